@@ -1,0 +1,72 @@
+#include "configs/cli.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace sam2::config {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+absl::StatusOr<CommandLine> Parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "prog");
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  return ParseCommandLine(static_cast<int>(argv.size()), argv.data(),
+                          {{"benchmark_steps", "N", "steps to time", "0"},
+                           {"resume", "", "resume", ""}});
+}
+
+TEST(CliTest, ParsesCommonAndJobFlags) {
+  absl::StatusOr<CommandLine> cl =
+      Parse({"--config=mose", "--set=a { }", "--set", "b { }",
+             "--benchmark_steps=5", "--resume", "--print_config"});
+  ASSERT_TRUE(cl.ok()) << cl.status();
+  EXPECT_EQ(cl->config, "mose");
+  EXPECT_THAT(cl->sets, ElementsAre("a { }", "b { }"));
+  EXPECT_EQ(*cl->GetInt("benchmark_steps"), 5);
+  EXPECT_EQ(cl->Get("resume"), "true");
+  EXPECT_TRUE(cl->print_config);
+  EXPECT_FALSE(cl->help);
+}
+
+TEST(CliTest, DefaultsApply) {
+  absl::StatusOr<CommandLine> cl = Parse({"--config=demo"});
+  ASSERT_TRUE(cl.ok());
+  EXPECT_EQ(*cl->GetInt("benchmark_steps"), 0);
+  EXPECT_FALSE(cl->Has("resume"));
+}
+
+TEST(CliTest, UnknownFlagIsAnError) {
+  absl::StatusOr<CommandLine> cl = Parse({"--config=demo", "--max_epochs=3"});
+  ASSERT_FALSE(cl.ok());
+  EXPECT_THAT(std::string(cl.status().message()),
+              HasSubstr("unknown flag --max_epochs=3"));
+}
+
+TEST(CliTest, MissingValueIsAnError) {
+  absl::StatusOr<CommandLine> cl = Parse({"--config"});
+  ASSERT_FALSE(cl.ok());
+  EXPECT_THAT(std::string(cl.status().message()),
+              HasSubstr("--config needs a value"));
+}
+
+TEST(CliTest, NonIntegerIsAnError) {
+  absl::StatusOr<CommandLine> cl = Parse({"--benchmark_steps=many"});
+  ASSERT_TRUE(cl.ok());
+  EXPECT_FALSE(cl->GetInt("benchmark_steps").ok());
+}
+
+TEST(CliTest, HelpListsEveryFlag) {
+  const std::string help =
+      HelpText("usage: train --config=NAME",
+               {{"benchmark_steps", "N", "steps to time", "0"}});
+  EXPECT_THAT(help, HasSubstr("--config=NAME|FILE"));
+  EXPECT_THAT(help, HasSubstr("--set=TEXT"));
+  EXPECT_THAT(help, HasSubstr("--benchmark_steps=N\n      steps to time "
+                              "(default: 0)"));
+}
+
+}  // namespace
+}  // namespace sam2::config
