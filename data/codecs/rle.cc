@@ -127,18 +127,24 @@ absl::StatusOr<Mask> DecodeRle(const Rle& rle, absl::string_view source) {
   absl::Status status = ValidateRle(rle, source);
   if (!status.ok()) return status;
   Mask mask(rle.height, rle.width);
-  // Walk the column-major runs, writing row-major bytes.
+  // Walk the column-major runs of 1s, writing row-major bytes column piece
+  // by column piece.
   int64_t position = 0;
   for (size_t i = 0; i < rle.counts.size(); ++i) {
-    const int64_t end = position + rle.counts[i];
-    if (i % 2 == 1) {
-      for (int64_t p = position; p < end; ++p) {
-        const int64_t x = p / rle.height;
-        const int64_t y = p - x * rle.height;
-        mask.data[y * rle.width + x] = 1;
-      }
+    int64_t remaining = rle.counts[i];
+    if (i % 2 == 0) {
+      position += remaining;
+      continue;
     }
-    position = end;
+    while (remaining > 0) {
+      const int64_t x = position / rle.height;
+      const int64_t y = position - x * rle.height;
+      const int64_t n = std::min<int64_t>(remaining, rle.height - y);
+      uint8_t* out = mask.data.data() + y * rle.width + x;
+      for (int64_t k = 0; k < n; ++k) out[k * rle.width] = 1;
+      position += n;
+      remaining -= n;
+    }
   }
   return mask;
 }
