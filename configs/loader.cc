@@ -242,9 +242,24 @@ void ResolveDataListDefaults(MixedDatasetConfig* mixed) {
   }
 }
 
+// Where bundled files (configs/assets/...) can be found when a relative path
+// does not exist under the working directory: the parents of the config
+// search directories (the workspace, or the binary's runfiles).
+std::vector<std::string>& BundleRoots() {
+  static auto* roots = new std::vector<std::string>();
+  return *roots;
+}
+
 std::string Absolute(const std::string& base, const std::string& path) {
   if (path.empty() || path[0] == '/') return path;
-  return (fs::path(base) / path).lexically_normal().string();
+  const fs::path under_base = (fs::path(base) / path).lexically_normal();
+  std::error_code ec;
+  if (fs::exists(under_base, ec)) return under_base.string();
+  for (const std::string& root : BundleRoots()) {
+    const fs::path candidate = (fs::path(root) / path).lexically_normal();
+    if (fs::exists(candidate, ec)) return fs::absolute(candidate, ec).string();
+  }
+  return under_base.string();
 }
 
 template <typename Raw>
@@ -261,7 +276,9 @@ void AbsoluteDatasetPaths(const std::string& base, Raw* raw) {
 }
 
 // Relative paths in a config mean "relative to where the user ran the
-// command": `bazel run` changes the directory but says where it was.
+// command" (`bazel run` changes the directory but says where it was); a
+// relative path that does not exist there but does in the project (the
+// bundled configs/assets/...) is taken from the project.
 void MakePathsAbsolute(Experiment* e) {
   std::string base;
   if (const char* dir = std::getenv("BUILD_WORKING_DIRECTORY"); dir && *dir) {
@@ -478,6 +495,10 @@ absl::StatusOr<LoadedExperiment> LoadExperiment(const LoadRequest& request) {
   for (auto& [key, value] : override_locations) loaded.locations[key] = value;
 
   ResolveDefaults(loaded.name, &loaded.experiment);
+  BundleRoots().clear();
+  for (const std::string& dir : dirs) {
+    BundleRoots().push_back(fs::path(dir).parent_path().string());
+  }
   MakePathsAbsolute(&loaded.experiment);
   return loaded;
 }

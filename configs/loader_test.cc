@@ -126,14 +126,16 @@ TEST(MoseTest, ValidatesOnceThePathsExist) {
                                  "checkpoint_path: \"",
                                  ckpt, "\" } }")});
   ASSERT_TRUE(loaded.ok()) << loaded.status();
-  // The bundled MOSE file list is found relative to the working directory
-  // only when run from the workspace; check everything but that.
-  loaded->experiment.mutable_data()
-      ->mutable_train()
-      ->mutable_datasets(0)
-      ->mutable_concat(0)
-      ->mutable_png()
-      ->clear_file_list_txt();
+  // The bundled MOSE file list is found in the project (here: the test's
+  // runfiles) although the test does not run in the workspace.
+  const std::string& file_list = loaded->experiment.data()
+                                     .train()
+                                     .datasets(0)
+                                     .concat(0)
+                                     .png()
+                                     .file_list_txt();
+  EXPECT_EQ(file_list[0], '/');
+  EXPECT_TRUE(std::filesystem::is_regular_file(file_list)) << file_list;
   absl::Status status = ValidateExperiment(*loaded);
   EXPECT_TRUE(status.ok()) << status;
   // Overrides merge into the first dataset instead of replacing it.
