@@ -1,0 +1,696 @@
+#include "data/transforms/image_ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace sam2::data::ops {
+namespace {
+
+// Pillow's FLOOR / COORD macros (ImagingUtils.h, Geometry.c).
+inline int PilFloor(double v) {
+  return v < 0.0 ? static_cast<int>(std::floor(v)) : static_cast<int>(v);
+}
+inline int Clamp(int v, int lo, int hi) {
+  return v < lo ? lo : v > hi ? hi : v;
+}
+inline uint8_t Clip8(int v) {
+  return static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
+// ---------------------------------------------------------------- affine --
+
+// Pillow's bilinear_filter32RGB / bilinear_filter8 for one output pixel;
+// false when the source point is outside the image.
+template <int C>
+inline bool SampleBilinear(const Image& src, double xin, double yin,
+                           uint8_t* out) {
+  const int w = src.width, h = src.height;
+  if (xin < 0.0 || xin >= w || yin < 0.0 || yin >= h) return false;
+  xin -= 0.5;
+  yin -= 0.5;
+  const int x = PilFloor(xin);
+  const int y = PilFloor(yin);
+  const double dx = xin - x;
+  const double dy = yin - y;
+  const size_t stride = static_cast<size_t>(w) * C;
+  const uint8_t* row0 = src.data.data() + Clamp(y, 0, h - 1) * stride;
+  const bool has_row1 = y + 1 >= 0 && y + 1 < h;
+  const uint8_t* row1 = has_row1 ? src.data.data() + (y + 1) * stride : row0;
+  const int x0 = Clamp(x, 0, w - 1) * C;
+  const int x1 = Clamp(x + 1, 0, w - 1) * C;
+  for (int c = 0; c < C; ++c) {
+    double v1 = row0[x0 + c] + (row0[x1 + c] - row0[x0 + c]) * dx;
+    double v2 = v1;
+    if (has_row1) v2 = row1[x0 + c] + (row1[x1 + c] - row1[x0 + c]) * dx;
+    v1 = v1 + (v2 - v1) * dy;
+    out[c] = static_cast<uint8_t>(v1);
+  }
+  return true;
+}
+
+inline double Cubic(double v1, double v2, double v3, double v4, double d) {
+  const double p1 = v2;
+  const double p2 = -v1 + v3;
+  const double p3 = 2 * (v1 - v2) + v3 - v4;
+  const double p4 = -v1 + v2 - v3 + v4;
+  return p1 + d * (p2 + d * (p3 + d * p4));
+}
+
+// Pillow's bicubic_filter32RGB / bicubic_filter8.
+template <int C>
+inline bool SampleBicubic(const Image& src, double xin, double yin,
+                          uint8_t* out) {
+  const int w = src.width, h = src.height;
+  if (xin < 0.0 || xin >= w || yin < 0.0 || yin >= h) return false;
+  xin -= 0.5;
+  yin -= 0.5;
+  int x = PilFloor(xin);
+  int y = PilFloor(yin);
+  const double dx = xin - x;
+  const double dy = yin - y;
+  --x;
+  --y;
+  const size_t stride = static_cast<size_t>(w) * C;
+  int xs[4];
+  for (int i = 0; i < 4; ++i) xs[i] = Clamp(x + i, 0, w - 1) * C;
+  const uint8_t* rows[4];
+  bool valid[4];
+  rows[0] = src.data.data() + Clamp(y, 0, h - 1) * stride;
+  valid[0] = true;
+  for (int i = 1; i < 4; ++i) {
+    valid[i] = y + i >= 0 && y + i < h;
+    rows[i] = valid[i] ? src.data.data() + (y + i) * stride : nullptr;
+  }
+  for (int c = 0; c < C; ++c) {
+    double v[4];
+    for (int i = 0; i < 4; ++i) {
+      if (i > 0 && !valid[i]) {
+        v[i] = v[i - 1];
+        continue;
+      }
+      const uint8_t* r = rows[i];
+      v[i] = Cubic(r[xs[0] + c], r[xs[1] + c], r[xs[2] + c], r[xs[3] + c], dx);
+    }
+    const double r = Cubic(v[0], v[1], v[2], v[3], dy);
+    out[c] = r <= 0.0 ? 0 : r >= 255.0 ? 255 : static_cast<uint8_t>(r);
+  }
+  return true;
+}
+
+// Pillow's nearest_filter for the generic transform path.
+template <int C>
+inline bool SampleNearest(const Image& src, double xin, double yin,
+                          uint8_t* out) {
+  const int x = xin < 0.0 ? -1 : static_cast<int>(xin);
+  const int y = yin < 0.0 ? -1 : static_cast<int>(yin);
+  if (x < 0 || x >= src.width || y < 0 || y >= src.height) return false;
+  std::memcpy(out, &src.data[(static_cast<size_t>(y) * src.width + x) * C], C);
+  return true;
+}
+
+template <int C, bool (*Sample)(const Image&, double, double, uint8_t*)>
+void AffineLoop(const Image& src, const AffineMatrix& a, const Rgb& fill,
+                Image& dst) {
+  uint8_t fill_px[C];
+  for (int c = 0; c < C; ++c) fill_px[c] = c < 3 ? fill[c] : 0;
+  uint8_t* out = dst.data.data();
+  for (int y = 0; y < dst.height; ++y) {
+    const double yin = y + 0.5;
+    for (int x = 0; x < dst.width; ++x, out += C) {
+      const double xin = x + 0.5;
+      // The same expression as Pillow's affine_transform.
+      const double xs = a[0] * xin + a[1] * yin + a[2];
+      const double ys = a[3] * xin + a[4] * yin + a[5];
+      if (!Sample(src, xs, ys, out)) std::memcpy(out, fill_px, C);
+    }
+  }
+}
+
+template <int C>
+void AffineDispatch(const Image& src, const AffineMatrix& m,
+                    Interpolation interpolation, const Rgb& fill, Image& dst) {
+  switch (interpolation) {
+    case Interpolation::kNearest:
+      AffineLoop<C, SampleNearest<C>>(src, m, fill, dst);
+      break;
+    case Interpolation::kBilinear:
+      AffineLoop<C, SampleBilinear<C>>(src, m, fill, dst);
+      break;
+    case Interpolation::kBicubic:
+      AffineLoop<C, SampleBicubic<C>>(src, m, fill, dst);
+      break;
+  }
+}
+
+// ---------------------------------------------------------------- resize --
+
+// Pillow's precompute_coeffs for the BILINEAR filter over the whole source.
+struct PilCoeffs {
+  int ksize = 0;
+  std::vector<int> xmin, count;
+  std::vector<double> k;  // out_size * ksize
+};
+
+double TriangleFilter(double x) {
+  if (x < 0.0) x = -x;
+  return x < 1.0 ? 1.0 - x : 0.0;
+}
+
+PilCoeffs PrecomputePilCoeffs(int in_size, int out_size) {
+  PilCoeffs c;
+  const double scale = static_cast<double>(static_cast<float>(in_size)) /
+                       out_size;  // box (0, in_size) is float in Pillow
+  const double filterscale = scale < 1.0 ? 1.0 : scale;
+  const double support = 1.0 * filterscale;
+  c.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
+  c.xmin.resize(out_size);
+  c.count.resize(out_size);
+  c.k.assign(static_cast<size_t>(out_size) * c.ksize, 0.0);
+  for (int xx = 0; xx < out_size; ++xx) {
+    const double center = (xx + 0.5) * scale;
+    const double ss = 1.0 / filterscale;
+    int xmin = static_cast<int>(center - support + 0.5);
+    if (xmin < 0) xmin = 0;
+    int xmax = static_cast<int>(center + support + 0.5);
+    if (xmax > in_size) xmax = in_size;
+    xmax -= xmin;
+    double* k = &c.k[static_cast<size_t>(xx) * c.ksize];
+    double ww = 0.0;
+    for (int x = 0; x < xmax; ++x) {
+      const double w = TriangleFilter((x + xmin - center + 0.5) * ss);
+      k[x] = w;
+      ww += w;
+    }
+    for (int x = 0; x < xmax; ++x) {
+      if (ww != 0.0) k[x] /= ww;
+    }
+    c.xmin[xx] = xmin;
+    c.count[xx] = xmax;
+  }
+  return c;
+}
+
+constexpr int kPrecisionBits = 32 - 8 - 2;
+
+std::vector<int32_t> FixedPointCoeffs(const std::vector<double>& k) {
+  std::vector<int32_t> out(k.size());
+  for (size_t i = 0; i < k.size(); ++i) {
+    out[i] = k[i] < 0
+                 ? static_cast<int32_t>(-0.5 + k[i] * (1 << kPrecisionBits))
+                 : static_cast<int32_t>(0.5 + k[i] * (1 << kPrecisionBits));
+  }
+  return out;
+}
+
+inline uint8_t ClipFixed(int32_t v) { return Clip8(v >> kPrecisionBits); }
+
+// ImagingResampleHorizontal_8bpc over source rows [row0, row0 + rows).
+template <int C>
+void ResampleHorizontal(const Image& src, int row0, int rows,
+                        const PilCoeffs& c, const std::vector<int32_t>& kk,
+                        int out_w, Image& dst) {
+  const size_t in_stride = static_cast<size_t>(src.width) * C;
+  const size_t out_stride = static_cast<size_t>(out_w) * C;
+  for (int yy = 0; yy < rows; ++yy) {
+    const uint8_t* in = src.data.data() + (row0 + yy) * in_stride;
+    uint8_t* out = dst.data.data() + yy * out_stride;
+    for (int xx = 0; xx < out_w; ++xx) {
+      const int32_t* k = &kk[static_cast<size_t>(xx) * c.ksize];
+      const uint8_t* p = in + c.xmin[xx] * C;
+      int32_t ss[C];
+      for (int ch = 0; ch < C; ++ch) ss[ch] = 1 << (kPrecisionBits - 1);
+      for (int x = 0; x < c.count[xx]; ++x) {
+        for (int ch = 0; ch < C; ++ch) ss[ch] += p[x * C + ch] * k[x];
+      }
+      for (int ch = 0; ch < C; ++ch) out[xx * C + ch] = ClipFixed(ss[ch]);
+    }
+  }
+}
+
+// ImagingResampleVertical_8bpc; `c.xmin` relative to src's first row.
+void ResampleVertical(const Image& src, const PilCoeffs& c,
+                      const std::vector<int32_t>& kk, int row_offset, int out_h,
+                      Image& dst) {
+  const size_t n = static_cast<size_t>(src.width) * src.channels;
+  std::vector<int32_t> acc(n);
+  for (int yy = 0; yy < out_h; ++yy) {
+    const int32_t* k = &kk[static_cast<size_t>(yy) * c.ksize];
+    std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
+    for (int y = 0; y < c.count[yy]; ++y) {
+      const uint8_t* in = src.data.data() + (c.xmin[yy] - row_offset + y) * n;
+      const int32_t w = k[y];
+      int32_t* a = acc.data();
+      for (size_t i = 0; i < n; ++i) a[i] += in[i] * w;
+    }
+    uint8_t* out = dst.data.data() + yy * n;
+    for (size_t i = 0; i < n; ++i) out[i] = ClipFixed(acc[i]);
+  }
+}
+
+template <int C>
+Image ResizeImageImpl(const Image& src, int out_h, int out_w) {
+  const bool need_h = out_w != src.width;
+  const bool need_v = out_h != src.height;
+  if (!need_h && !need_v) return src;
+  const PilCoeffs vert = PrecomputePilCoeffs(src.height, out_h);
+  const int ybox_first = vert.xmin[0];
+  const int ybox_last = vert.xmin[out_h - 1] + vert.count[out_h - 1];
+  Image horizontal;
+  const Image* v_src = &src;
+  int row_offset = 0;
+  if (need_h) {
+    const PilCoeffs hor = PrecomputePilCoeffs(src.width, out_w);
+    const std::vector<int32_t> kk = FixedPointCoeffs(hor.k);
+    // Only the rows the vertical pass reads (all of them without one).
+    const int first = need_v ? ybox_first : 0;
+    const int rows = need_v ? ybox_last - ybox_first : src.height;
+    horizontal = Image(rows, out_w, C);
+    ResampleHorizontal<C>(src, first, rows, hor, kk, out_w, horizontal);
+    if (!need_v) return horizontal;
+    v_src = &horizontal;
+    row_offset = first;
+  }
+  Image out(out_h, v_src->width, C);
+  ResampleVertical(*v_src, vert, FixedPointCoeffs(vert.k), row_offset, out_h,
+                   out);
+  return out;
+}
+
+// torch's _compute_weights_aa (bilinear, antialias) in float, as
+// upsample_bilinear2d_aa computes them for a [in] -> [out] dimension.
+struct TorchCoeffs {
+  int ksize = 0;
+  std::vector<int> xmin, count;
+  std::vector<float> w;
+};
+
+TorchCoeffs PrecomputeTorchCoeffs(int in_size, int out_size) {
+  TorchCoeffs c;
+  const float scale = static_cast<float>(in_size) / out_size;
+  const float support = scale >= 1.0f ? 1.0f * scale : 1.0f;
+  c.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
+  c.xmin.resize(out_size);
+  c.count.resize(out_size);
+  c.w.assign(static_cast<size_t>(out_size) * c.ksize, 0.0f);
+  const float invscale = scale >= 1.0f ? 1.0f / scale : 1.0f;
+  for (int i = 0; i < out_size; ++i) {
+    const float center = static_cast<float>(scale * (i + 0.5));
+    const int64_t xmin =
+        std::max<int64_t>(static_cast<int64_t>(center - support + 0.5), 0);
+    const int64_t xsize =
+        std::min<int64_t>(static_cast<int64_t>(center + support + 0.5),
+                          in_size) -
+        xmin;
+    float* w = &c.w[static_cast<size_t>(i) * c.ksize];
+    float total = 0.0f;
+    for (int64_t j = 0; j < xsize; ++j) {
+      float x = static_cast<float>(
+          (static_cast<float>(j + xmin) - center + 0.5) * invscale);
+      if (x < 0) x = -x;
+      const float v = x < 1.0f ? 1.0f - x : 0.0f;
+      w[j] = v;
+      total += v;
+    }
+    for (int64_t j = 0; j < xsize; ++j) {
+      if (total != 0.0f) w[j] /= total;
+    }
+    c.xmin[i] = static_cast<int>(xmin);
+    c.count[i] = static_cast<int>(xsize);
+  }
+  return c;
+}
+
+// Output indices [lo, hi) whose taps overlap source indices [s0, s1).
+void AffectedRange(const TorchCoeffs& c, int s0, int s1, int* lo, int* hi) {
+  const int n = static_cast<int>(c.xmin.size());
+  *lo = n;
+  *hi = 0;
+  for (int i = 0; i < n; ++i) {
+    if (c.xmin[i] < s1 && c.xmin[i] + c.count[i] > s0) {
+      *lo = std::min(*lo, i);
+      *hi = i + 1;
+    }
+  }
+}
+
+}  // namespace
+
+void HFlip(Image& image) {
+  const int c = image.channels;
+  for (int y = 0; y < image.height; ++y) {
+    uint8_t* row = image.data.data() + static_cast<size_t>(y) * image.width * c;
+    for (int l = 0, r = image.width - 1; l < r; ++l, --r) {
+      for (int k = 0; k < c; ++k) std::swap(row[l * c + k], row[r * c + k]);
+    }
+  }
+}
+
+void HFlip(Mask& mask) {
+  for (int y = 0; y < mask.height; ++y) {
+    uint8_t* row = mask.data.data() + static_cast<size_t>(y) * mask.width;
+    std::reverse(row, row + mask.width);
+  }
+}
+
+AffineMatrix InverseAffineMatrix(double cx, double cy, double angle_deg,
+                                 double tx, double ty, double scale,
+                                 double shear_x_deg, double shear_y_deg) {
+  const double rot = angle_deg * M_PI / 180.0;
+  const double sx = shear_x_deg * M_PI / 180.0;
+  const double sy = shear_y_deg * M_PI / 180.0;
+  // Rotation then shear, without scale: [[a, b], [c, d]], determinant 1.
+  const double a = std::cos(rot - sy) / std::cos(sy);
+  const double b =
+      -std::cos(rot - sy) * std::tan(sx) / std::cos(sy) - std::sin(rot);
+  const double c = std::sin(rot - sy) / std::cos(sy);
+  const double d =
+      -std::sin(rot - sy) * std::tan(sx) / std::cos(sy) + std::cos(rot);
+  AffineMatrix m = {d, -b, 0.0, -c, a, 0.0};
+  for (double& v : m) v /= scale;
+  // Inverse of the translation and of the centring, then re-centre.
+  m[2] += m[0] * (-cx - tx) + m[1] * (-cy - ty);
+  m[5] += m[3] * (-cx - tx) + m[4] * (-cy - ty);
+  m[2] += cx;
+  m[5] += cy;
+  return m;
+}
+
+Image AffineImage(const Image& src, const AffineMatrix& m,
+                  Interpolation interpolation, const Rgb& fill) {
+  Image dst(src.height, src.width, src.channels);
+  switch (src.channels) {
+    case 1:
+      AffineDispatch<1>(src, m, interpolation, fill, dst);
+      break;
+    case 3:
+      AffineDispatch<3>(src, m, interpolation, fill, dst);
+      break;
+    case 4:
+      AffineDispatch<4>(src, m, interpolation, fill, dst);
+      break;
+    default:
+      AffineDispatch<2>(src, m, interpolation, fill, dst);
+      break;
+  }
+  return dst;
+}
+
+Box NonZeroBox(const Mask& mask) {
+  Box box{mask.height, 0, mask.width, 0};
+  for (int y = 0; y < mask.height; ++y) {
+    const uint8_t* row = mask.data.data() + static_cast<size_t>(y) * mask.width;
+    const uint8_t* first =
+        std::find_if(row, row + mask.width, [](uint8_t v) { return v != 0; });
+    if (first == row + mask.width) continue;
+    const uint8_t* last =
+        std::find_if(std::make_reverse_iterator(row + mask.width),
+                     std::make_reverse_iterator(row),
+                     [](uint8_t v) { return v != 0; })
+            .base();
+    box.y0 = std::min(box.y0, y);
+    box.y1 = y + 1;
+    box.x0 = std::min(box.x0, static_cast<int>(first - row));
+    box.x1 = std::max(box.x1, static_cast<int>(last - row));
+  }
+  if (box.y1 == 0) return Box{};
+  return box;
+}
+
+bool AnySet(const Mask& mask) {
+  return std::any_of(mask.data.begin(), mask.data.end(),
+                     [](uint8_t v) { return v != 0; });
+}
+
+Mask AffineMask(const Mask& src, const AffineMatrix& m) {
+  const int w = src.width, h = src.height;
+  Mask out(h, w);
+  const Box box = NonZeroBox(src);
+  if (box.empty()) return out;
+  // Output pixels whose nearest source pixel can be set: their source
+  // points lie in the box grown by one pixel. Map its corners forward
+  // (inverse of m) and take the bounding box, plus a margin.
+  int ox0 = 0, ox1 = w, oy0 = 0, oy1 = h;
+  const double det = m[0] * m[4] - m[1] * m[3];
+  if (std::abs(det) > 1e-12) {
+    const double i0 = m[4] / det, i1 = -m[1] / det, i3 = -m[3] / det,
+                 i4 = m[0] / det;
+    double min_x = 1e300, max_x = -1e300, min_y = 1e300, max_y = -1e300;
+    const double sx[2] = {box.x0 - 1.0, box.x1 + 1.0};
+    const double sy[2] = {box.y0 - 1.0, box.y1 + 1.0};
+    for (double x : sx) {
+      for (double y : sy) {
+        const double px = i0 * (x - m[2]) + i1 * (y - m[5]);
+        const double py = i3 * (x - m[2]) + i4 * (y - m[5]);
+        min_x = std::min(min_x, px);
+        max_x = std::max(max_x, px);
+        min_y = std::min(min_y, py);
+        max_y = std::max(max_y, py);
+      }
+    }
+    auto clamp_to = [](double v, int hi) {
+      return static_cast<int>(std::max(0.0, std::min<double>(hi, v)));
+    };
+    ox0 = clamp_to(std::floor(min_x) - 2, w);
+    ox1 = clamp_to(std::ceil(max_x) + 2, w);
+    oy0 = clamp_to(std::floor(min_y) - 2, h);
+    oy1 = clamp_to(std::ceil(max_y) + 2, h);
+  }
+  for (int y = oy0; y < oy1; ++y) {
+    const double yin = y + 0.5;
+    uint8_t* row = out.data.data() + static_cast<size_t>(y) * w;
+    for (int x = ox0; x < ox1; ++x) {
+      const double xin = x + 0.5;
+      const double xs = m[0] * xin + m[1] * yin + m[2] - 0.5;
+      const double ys = m[3] * xin + m[4] * yin + m[5] - 0.5;
+      const double xr = std::nearbyint(xs);
+      const double yr = std::nearbyint(ys);
+      if (xr < 0 || xr >= w || yr < 0 || yr >= h) continue;
+      row[x] = src.data[static_cast<size_t>(yr) * w + static_cast<size_t>(xr)];
+    }
+  }
+  return out;
+}
+
+Image ResizeImage(const Image& src, int out_height, int out_width) {
+  switch (src.channels) {
+    case 1:
+      return ResizeImageImpl<1>(src, out_height, out_width);
+    case 2:
+      return ResizeImageImpl<2>(src, out_height, out_width);
+    case 4:
+      return ResizeImageImpl<4>(src, out_height, out_width);
+    default:
+      return ResizeImageImpl<3>(src, out_height, out_width);
+  }
+}
+
+Mask ResizeMask(const Mask& src, int out_height, int out_width) {
+  Mask out(out_height, out_width);
+  if (src.size() == out.size()) {
+    out.data = src.data;
+    return out;
+  }
+  const Box box = NonZeroBox(src);
+  if (box.empty()) return out;
+  const TorchCoeffs hor = PrecomputeTorchCoeffs(src.width, out_width);
+  const TorchCoeffs ver = PrecomputeTorchCoeffs(src.height, out_height);
+  int cx0, cx1, ry0, ry1;
+  AffectedRange(hor, box.x0, box.x1, &cx0, &cx1);
+  AffectedRange(ver, box.y0, box.y1, &ry0, &ry1);
+  if (cx0 >= cx1 || ry0 >= ry1) return out;
+  // Horizontal pass over the box's rows (the others are zero), then the
+  // vertical pass. Zero terms are skipped: adding +0 leaves a float sum as
+  // it is, so the result equals the full computation.
+  const int cols = cx1 - cx0;
+  const int rows = box.y1 - box.y0;
+  std::vector<float> tmp(static_cast<size_t>(rows) * cols);
+  for (int y = 0; y < rows; ++y) {
+    const uint8_t* in =
+        src.data.data() + static_cast<size_t>(box.y0 + y) * src.width;
+    float* t = &tmp[static_cast<size_t>(y) * cols];
+    for (int xx = cx0; xx < cx1; ++xx) {
+      const float* w = &hor.w[static_cast<size_t>(xx) * hor.ksize];
+      float s = 0.0f;
+      for (int j = 0; j < hor.count[xx]; ++j) {
+        s += static_cast<float>(in[hor.xmin[xx] + j]) * w[j];
+      }
+      t[xx - cx0] = s;
+    }
+  }
+  std::vector<float> acc(cols);
+  for (int yy = ry0; yy < ry1; ++yy) {
+    std::fill(acc.begin(), acc.end(), 0.0f);
+    const float* w = &ver.w[static_cast<size_t>(yy) * ver.ksize];
+    for (int j = 0; j < ver.count[yy]; ++j) {
+      const int y = ver.xmin[yy] + j;
+      if (y < box.y0 || y >= box.y1) continue;
+      const float* t = &tmp[static_cast<size_t>(y - box.y0) * cols];
+      for (int i = 0; i < cols; ++i) acc[i] += t[i] * w[j];
+    }
+    uint8_t* row = out.data.data() + static_cast<size_t>(yy) * out_width + cx0;
+    // torch.round (half to even) of a value in [0, 1], cast to uint8.
+    for (int i = 0; i < cols; ++i) row[i] = acc[i] > 0.5f;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- colour --
+
+Lut IdentityLut() {
+  Lut lut;
+  for (int v = 0; v < 256; ++v) lut[v] = static_cast<uint8_t>(v);
+  return lut;
+}
+
+Lut BrightnessLut(float factor) {
+  Lut lut;
+  for (int v = 0; v < 256; ++v) lut[v] = BlendSample(0, v, factor);
+  return lut;
+}
+
+Lut ContrastLut(int mean, float factor) {
+  Lut lut;
+  for (int v = 0; v < 256; ++v) lut[v] = BlendSample(mean, v, factor);
+  return lut;
+}
+
+Lut ComposeLuts(const Lut& first, const Lut& second) {
+  Lut lut;
+  for (int v = 0; v < 256; ++v) lut[v] = second[first[v]];
+  return lut;
+}
+
+bool IsIdentity(const Lut& lut) { return lut == IdentityLut(); }
+
+void ApplyLut(Image& image, const Lut& lut) {
+  for (uint8_t& v : image.data) v = lut[v];
+}
+
+int ApplyLutAndLumaMean(Image& image, const Lut& lut) {
+  const size_t n = static_cast<size_t>(image.height) * image.width;
+  uint8_t* p = image.data.data();
+  uint64_t sum = 0;
+  for (size_t i = 0; i < n; ++i, p += 3) {
+    p[0] = lut[p[0]];
+    p[1] = lut[p[1]];
+    p[2] = lut[p[2]];
+    sum += Luma(p[0], p[1], p[2]);
+  }
+  // ImageStat's mean (a float) rounded as ImageEnhance.Contrast does.
+  const double mean = n == 0 ? 0.0 : static_cast<double>(sum) / n;
+  return static_cast<int>(mean + 0.5);
+}
+
+void AdjustSaturation(Image& image, const Lut& lut, float factor) {
+  const size_t n = static_cast<size_t>(image.height) * image.width;
+  uint8_t* p = image.data.data();
+  for (size_t i = 0; i < n; ++i, p += 3) {
+    const uint8_t r = lut[p[0]], g = lut[p[1]], b = lut[p[2]];
+    const int l = Luma(r, g, b);
+    p[0] = BlendSample(l, r, factor);
+    p[1] = BlendSample(l, g, factor);
+    p[2] = BlendSample(l, b, factor);
+  }
+}
+
+void ToGrayscale(Image& image) {
+  const size_t n = static_cast<size_t>(image.height) * image.width;
+  uint8_t* p = image.data.data();
+  for (size_t i = 0; i < n; ++i, p += 3) {
+    const uint8_t l = Luma(p[0], p[1], p[2]);
+    p[0] = p[1] = p[2] = l;
+  }
+}
+
+namespace {
+
+// Pillow's rgb2hsv_row.
+void RgbToHsv(const uint8_t* in, uint8_t* out) {
+  const uint8_t r = in[0], g = in[1], b = in[2];
+  const uint8_t maxc = std::max(r, std::max(g, b));
+  const uint8_t minc = std::min(r, std::min(g, b));
+  uint8_t uh = 0, us = 0;
+  if (minc != maxc) {
+    const float cr = static_cast<float>(maxc - minc);
+    const float s = cr / static_cast<float>(maxc);
+    const float rc = static_cast<float>(maxc - r) / cr;
+    const float gc = static_cast<float>(maxc - g) / cr;
+    const float bc = static_cast<float>(maxc - b) / cr;
+    float h;
+    if (r == maxc) {
+      h = bc - gc;
+    } else if (g == maxc) {
+      h = static_cast<float>(2.0 + rc - bc);
+    } else {
+      h = static_cast<float>(4.0 + gc - rc);
+    }
+    h = static_cast<float>(std::fmod(h / 6.0 + 1.0, 1.0));
+    uh = Clip8(static_cast<int>(h * 255.0));
+    us = Clip8(static_cast<int>(s * 255.0));
+  }
+  out[0] = uh;
+  out[1] = us;
+  out[2] = maxc;
+}
+
+// Pillow's hsv2rgb.
+void HsvToRgb(const uint8_t* in, uint8_t* out) {
+  const uint8_t h = in[0], s = in[1], v = in[2];
+  if (s == 0) {
+    out[0] = out[1] = out[2] = v;
+    return;
+  }
+  const int i =
+      static_cast<int>(std::floor(static_cast<float>(h) * 6.0 / 255.0));
+  const float f = static_cast<float>(static_cast<float>(h) * 6.0 / 255.0 -
+                                     static_cast<float>(i));
+  const float fs = static_cast<float>(static_cast<float>(s) / 255.0);
+  const uint8_t up =
+      Clip8(static_cast<int>(std::round(static_cast<float>(v) * (1.0 - fs))));
+  const uint8_t uq = Clip8(
+      static_cast<int>(std::round(static_cast<float>(v) * (1.0 - fs * f))));
+  const uint8_t ut = Clip8(static_cast<int>(
+      std::round(static_cast<float>(v) * (1.0 - fs * (1.0 - f)))));
+  switch (i % 6) {
+    case 0:
+      out[0] = v, out[1] = ut, out[2] = up;
+      break;
+    case 1:
+      out[0] = uq, out[1] = v, out[2] = up;
+      break;
+    case 2:
+      out[0] = up, out[1] = v, out[2] = ut;
+      break;
+    case 3:
+      out[0] = up, out[1] = uq, out[2] = v;
+      break;
+    case 4:
+      out[0] = ut, out[1] = up, out[2] = v;
+      break;
+    default:
+      out[0] = v, out[1] = up, out[2] = uq;
+      break;
+  }
+}
+
+}  // namespace
+
+void AdjustHue(Image& image, float hue_factor) {
+  // np.array(hue_factor * 255).astype(np.uint8): truncation toward zero,
+  // then modulo 256 (negative shifts wrap).
+  const int shift =
+      ((static_cast<int>(static_cast<double>(hue_factor) * 255) % 256) + 256) %
+      256;
+  const size_t n = static_cast<size_t>(image.height) * image.width;
+  uint8_t* p = image.data.data();
+  for (size_t i = 0; i < n; ++i, p += 3) {
+    uint8_t hsv[3];
+    RgbToHsv(p, hsv);
+    hsv[0] = static_cast<uint8_t>(hsv[0] + shift);
+    HsvToRgb(hsv, p);
+  }
+}
+
+}  // namespace sam2::data::ops
