@@ -1,0 +1,551 @@
+#include "sam2/training/trainer.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "sam2/training/atomic_file.h"
+#include "sam2/training/seeding.h"
+
+namespace sam2::training {
+namespace {
+
+double Now() {
+  return std::chrono::duration<double>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string FormatDuration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const int64_t s = static_cast<int64_t>(seconds + 0.5);
+  return absl::StrFormat("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
+}
+
+NamedTensors ModelState(torch::nn::Module& model) {
+  NamedTensors state;
+  for (const auto& item : model.named_parameters(/*recurse=*/true)) {
+    state.emplace_back(item.key(), item.value().detach());
+  }
+  for (const auto& item : model.named_buffers(/*recurse=*/true)) {
+    state.emplace_back(item.key(), item.value().detach());
+  }
+  return state;
+}
+
+absl::Status LoadModelState(torch::nn::Module& model, const NamedTensors& state,
+                            const std::string& source) {
+  std::map<std::string, at::Tensor> by_name(state.begin(), state.end());
+  std::vector<std::string> missing, wrong_shape;
+  std::vector<std::pair<at::Tensor, at::Tensor>> copies;
+  std::set<std::string> used;
+  auto visit = [&](const std::string& name, const at::Tensor& target) {
+    auto it = by_name.find(name);
+    if (it == by_name.end()) {
+      missing.push_back(name);
+    } else if (it->second.sizes() != target.sizes()) {
+      wrong_shape.push_back(
+          absl::StrCat(name, " (file ", c10::str(it->second.sizes()),
+                       ", model ", c10::str(target.sizes()), ")"));
+    } else {
+      copies.emplace_back(target, it->second);
+    }
+    used.insert(name);
+  };
+  for (const auto& item : model.named_parameters(true)) {
+    visit(item.key(), item.value());
+  }
+  for (const auto& item : model.named_buffers(true)) {
+    visit(item.key(), item.value());
+  }
+  std::vector<std::string> unexpected;
+  for (const auto& [name, tensor] : state) {
+    if (!used.count(name)) unexpected.push_back(name);
+  }
+  if (!missing.empty() || !unexpected.empty() || !wrong_shape.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "checkpoint ", source, " does not match the model: missing keys [",
+        absl::StrJoin(missing, ", "), "], unexpected keys [",
+        absl::StrJoin(unexpected, ", "), "], wrong shapes [",
+        absl::StrJoin(wrong_shape, ", "), "]"));
+  }
+  c10::NoGradGuard no_grad;
+  for (auto& [target, value] : copies) target.copy_(value);
+  return absl::OkStatus();
+}
+
+// Video ids of a batch, for naming the culprit of a non-finite loss.
+std::string VideoIds(const data::BatchedVideoDatapoint& batch) {
+  const at::Tensor& ids = batch.metadata.unique_objects_identifier;
+  if (!ids.defined() || ids.numel() == 0) return "?";
+  const at::Tensor videos =
+      std::get<0>(at::_unique(ids.select(-1, 0).flatten().to(at::kLong)));
+  std::vector<int64_t> values;
+  for (int64_t i = 0; i < videos.numel(); ++i) {
+    values.push_back(videos[i].item<int64_t>());
+  }
+  std::sort(values.begin(), values.end());
+  return absl::StrJoin(values, ",");
+}
+
+// Running means of named values (losses) weighted by batch size.
+class Averages {
+ public:
+  void Add(const std::map<std::string, double>& values, double weight) {
+    for (const auto& [k, v] : values) {
+      sums_[k] += v * weight;
+      weights_[k] += weight;
+    }
+  }
+  std::map<std::string, double> Means() const {
+    std::map<std::string, double> out;
+    for (const auto& [k, s] : sums_)
+      out[k] = s / std::max(weights_.at(k), 1e-12);
+    return out;
+  }
+  void Clear() {
+    sums_.clear();
+    weights_.clear();
+  }
+
+ private:
+  std::map<std::string, double> sums_, weights_;
+};
+
+}  // namespace
+
+double PeakRssMb() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) {
+      return std::strtod(line.c_str() + 6, nullptr) / 1024.0;
+    }
+  }
+  return 0;
+}
+
+Trainer::Trainer(TrainerOptions options, TrainerParts parts)
+    : options_(std::move(options)), parts_(parts) {
+  TORCH_CHECK(parts_.task != nullptr, "Trainer needs a task");
+  TORCH_CHECK(parts_.log != nullptr, "Trainer needs a run log");
+  TORCH_CHECK(parts_.collectives != nullptr, "Trainer needs collectives");
+  TORCH_CHECK(options_.gradient_accumulation_steps >= 1);
+}
+
+absl::Status Trainer::Run() {
+  process_start_ = Now();
+  if (absl::Status s = MaybeResume(); !s.ok()) return s;
+  elapsed_at_start_ = state_.time_elapsed;
+  if (options_.mode == "val") return ValEpoch();
+  if (parts_.optimizer == nullptr || parts_.train_data == nullptr) {
+    return absl::FailedPreconditionError(
+        "training needs an optimizer and training data");
+  }
+  while (state_.epoch < options_.max_epochs) {
+    if (absl::Status s = TrainEpoch(); !s.ok()) return s;
+    if (stopped_) return absl::OkStatus();
+    const int64_t finished = state_.epoch;
+    state_.epoch += 1;
+    state_.next_batch = 0;
+    if (absl::Status s = SaveCheckpoint(/*end_of_epoch=*/true); !s.ok()) {
+      return s;
+    }
+    const bool intermediate_val = options_.mode == "train" &&
+                                  finished % options_.val_epoch_freq == 0 &&
+                                  finished < options_.max_epochs - 1;
+    if (intermediate_val) {
+      if (absl::Status s = ValEpoch(); !s.ok()) return s;
+    }
+  }
+  if (options_.mode == "train") return ValEpoch();
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::MaybeResume() {
+  if (parts_.checkpoints == nullptr) return absl::OkStatus();
+  std::string path = options_.resume_from;
+  if (path.empty() && !options_.checkpoint_dir.empty()) {
+    const std::string last = options_.checkpoint_dir + "/checkpoint.pt";
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(last, ec)) path = last;
+  }
+  if (path.empty()) return absl::OkStatus();
+  absl::StatusOr<TrainerCheckpoint> checkpoint = parts_.checkpoints->Load(path);
+  if (!checkpoint.ok()) {
+    return absl::Status(checkpoint.status().code(),
+                        absl::StrCat("cannot resume from ", path, ": ",
+                                     checkpoint.status().message()));
+  }
+  if (absl::Status s =
+          LoadModelState(parts_.task->model(), checkpoint->model, path);
+      !s.ok()) {
+    return s;
+  }
+  if (parts_.optimizer != nullptr) {
+    if (absl::Status s = parts_.optimizer->LoadState(checkpoint->optimizer);
+        !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("optimizer state in ", path,
+                                                 ": ", s.message()));
+    }
+  }
+  state_ = std::move(*checkpoint);
+  state_.model.clear();
+  state_.optimizer.clear();
+  parts_.log->Info(absl::StrCat("Resuming from ", path, " at epoch ",
+                                state_.epoch, ", batch ", state_.next_batch,
+                                ", step ", state_.step));
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::TrainEpoch() {
+  BatchSource& data = *parts_.train_data;
+  const int64_t batches = data.batches_per_epoch();
+  if (batches <= 0) {
+    return absl::FailedPreconditionError(
+        "the training data yields no batch: check the dataset and batch size");
+  }
+  if (absl::Status s = data.Start(state_.epoch, state_.next_batch); !s.ok()) {
+    return s;
+  }
+  parts_.task->model().train();
+  epoch_loss_sums_.clear();
+  epoch_loss_steps_ = 0;
+  while (true) {
+    absl::StatusOr<bool> more = TrainStep(batches);
+    if (!more.ok()) return more.status();
+    if (!*more || stopped_) break;
+  }
+  if (stopped_) return absl::OkStatus();
+  // Averages over the steps this process ran in the epoch (after a mid-epoch
+  // resume: the steps since the resume).
+  std::map<std::string, double> stats;
+  for (const auto& [name, sum] : epoch_loss_sums_) {
+    stats["Losses/train_all_" + name] =
+        sum / std::max<int64_t>(1, epoch_loss_steps_);
+  }
+  stats["Trainer/epoch"] = static_cast<double>(state_.epoch);
+  stats["Trainer/steps_train"] = static_cast<double>(state_.step);
+  stats["Trainer/nonfinite_skipped"] =
+      static_cast<double>(state_.nonfinite_skipped);
+  for (const auto& [name, v] : parts_.train_data->Counters()) {
+    stats["Data/" + name] = v;
+  }
+  last_train_stats_ = stats;
+  parts_.log->Info(absl::StrFormat(
+      "Train epoch %d done: mean core_loss %.4e over %d steps", state_.epoch,
+      stats["Losses/train_all_core_loss"], epoch_loss_steps_));
+  return parts_.log->AppendStats("train_stats.json", stats);
+}
+
+absl::StatusOr<bool> Trainer::TrainStep(int64_t batches_per_epoch) {
+  const int64_t first_batch = state_.next_batch;
+  if (first_batch >= batches_per_epoch) return false;
+  distributed::Collectives& world = *parts_.collectives;
+  TrainOptimizer& optimizer = *parts_.optimizer;
+  const int rank = world.rank();
+
+  SeedTorch(
+      StepSeed(options_.seed_value, rank, state_.step, SeedStream::kTorch));
+  parts_.task->SeedStep(
+      StepSeed(options_.seed_value, rank, state_.step, SeedStream::kPrompts));
+  optimizer.ZeroGrad();
+
+  const int64_t accumulation = options_.gradient_accumulation_steps;
+  double data_seconds = 0, compute_seconds = 0;
+  int64_t micro_batches = 0;
+  bool finite = true;
+  std::string culprit;
+  std::map<std::string, double> loss_values;
+  for (int64_t k = 0; k < accumulation; ++k) {
+    const double t0 = Now();
+    absl::StatusOr<std::optional<data::BatchedVideoDatapoint>> batch =
+        parts_.train_data->Next();
+    if (!batch.ok()) return batch.status();
+    const double t1 = Now();
+    data_seconds += t1 - t0;
+    if (!batch->has_value()) break;
+    state_.next_batch += 1;
+    ++micro_batches;
+    absl::StatusOr<LossDict> losses = parts_.task->Forward(**batch);
+    if (!losses.ok()) return losses.status();
+    auto core = losses->find(kCoreLoss);
+    if (core == losses->end()) {
+      return absl::InternalError("the task returned no core_loss");
+    }
+    const double core_value = core->second.item<double>();
+    if (std::isfinite(core_value)) {
+      (core->second / static_cast<double>(accumulation)).backward();
+    } else if (finite) {
+      finite = false;
+      culprit = VideoIds(**batch);
+    }
+    for (const auto& [name, value] : *losses) {
+      loss_values[name] += value.item<double>() / accumulation;
+    }
+    compute_seconds += Now() - t1;
+  }
+  if (micro_batches == 0) return false;
+
+  const double t_sync = Now();
+  // Every rank must take the same decision, or gradient averaging deadlocks.
+  std::vector<at::Tensor> flag = {
+      at::full({1}, finite ? 0.0 : 1.0, at::kDouble)};
+  world.AllReduceSum(flag);
+  const bool all_finite = flag[0].item<double>() == 0.0;
+  const double where = (static_cast<double>(state_.epoch) +
+                        static_cast<double>(first_batch) / batches_per_epoch) /
+                       static_cast<double>(options_.max_epochs);
+  double grad_norm = NAN;
+  if (!all_finite) {
+    optimizer.ZeroGrad();
+    ++state_.nonfinite_skipped;
+    ++consecutive_nonfinite_;
+    parts_.log->Warning(
+        absl::StrCat("non-finite loss at step ", state_.step, " (epoch ",
+                     state_.epoch, ", batch ", first_batch, ", videos ",
+                     culprit.empty() ? "on another rank" : culprit,
+                     "): update skipped (", consecutive_nonfinite_,
+                     " in a row, ", state_.nonfinite_skipped, " in total)"));
+    if (consecutive_nonfinite_ >= options_.max_consecutive_nonfinite_losses) {
+      return absl::AbortedError(absl::StrCat(
+          consecutive_nonfinite_,
+          " non-finite losses in a row: training diverged (raise "
+          "trainer.max_consecutive_nonfinite_losses to tolerate more)"));
+    }
+  } else {
+    consecutive_nonfinite_ = 0;
+    if (world.world_size() > 1) {
+      std::vector<at::Tensor> grads;
+      for (at::Tensor& p : optimizer.Parameters()) {
+        if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
+        grads.push_back(p.grad());
+      }
+      world.AllReduceMean(grads);
+    }
+    // As the reference: no schedule update once training is at its end.
+    if (where < 1.0) optimizer.SetProgress(where);
+    grad_norm = optimizer.ClipGradients();
+    optimizer.Step();
+  }
+  compute_seconds += Now() - t_sync;
+  state_.step += 1;
+  ++steps_this_process_;
+  state_.time_elapsed = elapsed_at_start_ + (Now() - process_start_);
+
+  // Losses averaged over ranks for the logs.
+  std::vector<at::Tensor> values;
+  for (const auto& [name, v] : loss_values) {
+    values.push_back(at::full({1}, v, at::kDouble));
+  }
+  world.AllReduceMean(values);
+  size_t i = 0;
+  for (auto& [name, v] : loss_values) v = values[i++].item<double>();
+  step_losses_.push_back(loss_values[kCoreLoss]);
+  if (all_finite) {
+    for (const auto& [name, v] : loss_values) epoch_loss_sums_[name] += v;
+    ++epoch_loss_steps_;
+  }
+
+  if (state_.step % options_.log_freq == 0 || state_.step == 1) {
+    const int64_t total = options_.max_epochs * batches_per_epoch;
+    const int64_t done = state_.epoch * batches_per_epoch + state_.next_batch;
+    const double per_batch = (Now() - process_start_) /
+                             std::max<int64_t>(1, steps_this_process_) /
+                             std::max<int64_t>(1, micro_batches);
+    parts_.log->Info(absl::StrFormat(
+        "Train Epoch: [%d][%d/%d] step %d | Batch Time %.2fs | Data Time "
+        "%.2fs | Mem %.0f MB | Loss %.4e | Grad norm %.3g | ETA %s",
+        state_.epoch, state_.next_batch, batches_per_epoch, state_.step,
+        compute_seconds + data_seconds, data_seconds, PeakRssMb(),
+        loss_values[kCoreLoss], grad_norm,
+        FormatDuration(per_batch * static_cast<double>(total - done))));
+  }
+  if (parts_.scalars != nullptr &&
+      (state_.step % options_.log_scalar_frequency == 0 || state_.step == 1)) {
+    std::map<std::string, double> scalars;
+    for (const auto& [name, v] : loss_values) {
+      scalars["Losses/train_all_" + name] = v;
+    }
+    for (const auto& [name, v] : optimizer.HyperParameters()) {
+      scalars["Optim/" + name] = v;
+    }
+    scalars["Optim/grad_norm"] = grad_norm;
+    scalars["Step_Stats/train/Batch Time"] = compute_seconds + data_seconds;
+    scalars["Step_Stats/train/Data Time"] = data_seconds;
+    scalars["Step_Stats/train/Mem (MB)"] = PeakRssMb();
+    scalars["Trainer/where"] = where;
+    scalars["Trainer/epoch"] = static_cast<double>(state_.epoch);
+    for (const auto& [name, v] : parts_.train_data->Counters()) {
+      scalars["Data/" + name] = v;
+    }
+    LogScalars(scalars, state_.step);
+  }
+  if (options_.save_every_steps > 0 &&
+      state_.step % options_.save_every_steps == 0) {
+    if (absl::Status s = SaveCheckpoint(/*end_of_epoch=*/false); !s.ok()) {
+      return s;
+    }
+  }
+  if (options_.stop_after_steps > 0 &&
+      steps_this_process_ >= options_.stop_after_steps) {
+    stopped_ = true;
+  }
+  return true;
+}
+
+absl::Status Trainer::ValEpoch() {
+  if (parts_.val_data == nullptr) return absl::OkStatus();
+  torch::nn::Module& model = parts_.task->model();
+  model.eval();
+  c10::NoGradGuard no_grad;
+  if (absl::Status s = parts_.val_data->Start(state_.epoch, 0); !s.ok()) {
+    return s;
+  }
+  Averages averages;
+  int64_t batches = 0;
+  while (true) {
+    // Validation draws from its own seeds so it never shifts training's.
+    const uint64_t seed =
+        MixSeed({static_cast<uint64_t>(options_.seed_value), 0x7661ULL,
+                 static_cast<uint64_t>(state_.val_step)});
+    SeedTorch(seed);
+    parts_.task->SeedStep(seed);
+    absl::StatusOr<std::optional<data::BatchedVideoDatapoint>> batch =
+        parts_.val_data->Next();
+    if (!batch.ok()) return batch.status();
+    if (!batch->has_value()) break;
+    absl::StatusOr<LossDict> losses = parts_.task->Forward(**batch);
+    if (!losses.ok()) return losses.status();
+    std::map<std::string, double> values;
+    for (const auto& [name, v] : *losses) {
+      values["Losses/val_all_" + name] = v.item<double>();
+    }
+    averages.Add(values, static_cast<double>((*batch)->num_videos()));
+    ++state_.val_step;
+    ++batches;
+  }
+  model.train();
+  std::map<std::string, double> means = averages.Means();
+  std::vector<at::Tensor> values;
+  for (const auto& [name, v] : means) {
+    values.push_back(at::full({1}, v, at::kDouble));
+  }
+  parts_.collectives->AllReduceMean(values);
+  size_t i = 0;
+  for (auto& [name, v] : means) v = values[i++].item<double>();
+  means["Trainer/epoch"] = static_cast<double>(state_.epoch);
+  means["Trainer/steps_val"] = static_cast<double>(state_.val_step);
+  last_val_stats_ = means;
+  parts_.log->Info(absl::StrCat("Val epoch ", state_.epoch, " (", batches,
+                                " batches): core_loss ",
+                                means["Losses/val_all_core_loss"]));
+  LogScalars(means, state_.step);
+  return parts_.log->AppendStats("val_stats.json", means);
+}
+
+void Trainer::LogScalars(const std::map<std::string, double>& values,
+                         int64_t step) {
+  if (parts_.scalars == nullptr || !parts_.collectives->is_main()) return;
+  for (const auto& [tag, v] : values) parts_.scalars->AddScalar(tag, v, step);
+  parts_.scalars->Flush();
+}
+
+absl::Status Trainer::SaveCheckpoint(bool end_of_epoch) {
+  if (parts_.checkpoints == nullptr || options_.checkpoint_dir.empty()) {
+    return absl::OkStatus();
+  }
+  // Rank 0 writes; the others wait so that nobody races ahead and reads a
+  // half-written file on a later resume.
+  absl::Status status = absl::OkStatus();
+  if (parts_.collectives->is_main()) {
+    status = SaveCheckpointTo(options_.checkpoint_dir + "/checkpoint.pt");
+    const int64_t epoch = state_.epoch;
+    const bool numbered =
+        end_of_epoch &&
+        ((options_.save_freq > 0 && epoch % options_.save_freq == 0) ||
+         std::find(options_.save_list.begin(), options_.save_list.end(),
+                   epoch) != options_.save_list.end());
+    if (status.ok() && numbered) {
+      status = SaveCheckpointTo(
+          absl::StrCat(options_.checkpoint_dir, "/checkpoint_", epoch, ".pt"));
+    }
+  }
+  parts_.collectives->Barrier();
+  return status;
+}
+
+absl::Status Trainer::SaveCheckpointTo(const std::string& path) {
+  TrainerCheckpoint checkpoint = state_;
+  checkpoint.model = ModelState(parts_.task->model());
+  if (parts_.optimizer != nullptr) {
+    checkpoint.optimizer = parts_.optimizer->State();
+  }
+  const double t0 = Now();
+  absl::Status status = WriteFileAtomically(path, [&](const std::string& temp) {
+    return parts_.checkpoints->Save(temp, checkpoint);
+  });
+  if (status.ok()) {
+    parts_.log->Info(absl::StrFormat(
+        "Saved %s (epoch %d, batch %d, step %d) "
+        "in %.1fs",
+        path, state_.epoch, state_.next_batch, state_.step, Now() - t0));
+  }
+  return status;
+}
+
+absl::StatusOr<BenchmarkResult> Trainer::Benchmark(int64_t steps) {
+  if (parts_.optimizer == nullptr || parts_.train_data == nullptr) {
+    return absl::FailedPreconditionError(
+        "the benchmark needs an optimizer and training data");
+  }
+  BatchSource& data = *parts_.train_data;
+  TrainOptimizer& optimizer = *parts_.optimizer;
+  int64_t epoch = 0;
+  if (absl::Status s = data.Start(epoch, 0); !s.ok()) return s;
+  parts_.task->model().train();
+  BenchmarkResult result;
+  for (int64_t i = 0; i < steps; ++i) {
+    const double t0 = Now();
+    absl::StatusOr<std::optional<data::BatchedVideoDatapoint>> batch =
+        data.Next();
+    if (!batch.ok()) return batch.status();
+    if (!batch->has_value()) {
+      if (absl::Status s = data.Start(++epoch, 0); !s.ok()) return s;
+      batch = data.Next();
+      if (!batch.ok()) return batch.status();
+      if (!batch->has_value()) {
+        return absl::FailedPreconditionError("the training data is empty");
+      }
+    }
+    const double t1 = Now();
+    SeedTorch(StepSeed(options_.seed_value, 0, i, SeedStream::kTorch));
+    parts_.task->SeedStep(
+        StepSeed(options_.seed_value, 0, i, SeedStream::kPrompts));
+    optimizer.ZeroGrad();
+    absl::StatusOr<LossDict> losses = parts_.task->Forward(**batch);
+    if (!losses.ok()) return losses.status();
+    losses->at(kCoreLoss).backward();
+    optimizer.SetProgress(0.0);
+    optimizer.ClipGradients();
+    optimizer.Step();
+    const double t2 = Now();
+    result.data_seconds.push_back(t1 - t0);
+    result.step_seconds.push_back(t2 - t1);
+    parts_.log->Info(absl::StrFormat("benchmark step %d/%d: %.3fs (data %.3fs)",
+                                     i + 1, steps, t2 - t1, t1 - t0));
+  }
+  result.peak_rss_mb = PeakRssMb();
+  return result;
+}
+
+}  // namespace sam2::training
