@@ -1,0 +1,181 @@
+#include "sam2/modeling/sam2_utils.h"
+
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+#include <torch/version.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace sam2::modeling {
+
+absl::StatusOr<Activation> ParseActivation(const std::string& name) {
+  if (name == "relu") return Activation::kRelu;
+  if (name == "gelu") return Activation::kGelu;
+  if (name == "glu") return Activation::kGlu;
+  return absl::InvalidArgumentError(
+      absl::StrCat("activation should be relu/gelu/glu, not \"", name, "\""));
+}
+
+at::Tensor ApplyActivation(Activation activation, const at::Tensor& x) {
+  switch (activation) {
+    case Activation::kRelu:
+      return at::relu(x);
+    case Activation::kGelu:
+      return at::gelu(x);  // exact erf form, like nn.GELU()
+    case Activation::kGlu:
+      return at::glu(x, -1);
+  }
+  TORCH_CHECK(false, "unknown activation");
+}
+
+absl::StatusOr<ActivationFn> GetActivationFn(const std::string& name) {
+  absl::StatusOr<Activation> activation = ParseActivation(name);
+  if (!activation.ok()) return activation.status();
+  Activation a = *activation;
+  return ActivationFn(
+      [a](const at::Tensor& x) { return ApplyActivation(a, x); });
+}
+
+at::Tensor ScaledDotProductAttention(const at::Tensor& q, const at::Tensor& k,
+                                     const at::Tensor& v, double dropout_p) {
+#if TORCH_VERSION_MAJOR >= 2
+  return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, dropout_p,
+                                          /*is_causal=*/false);
+#else
+  // Same op order as the reference's SDPA fallback on torch 1.13: scale q
+  // first, then the product with k^T.
+  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  at::Tensor attn = at::matmul(q * scale, k.transpose(-2, -1));
+  attn = at::softmax(attn, -1);
+  if (dropout_p > 0.0) attn = at::dropout(attn, dropout_p, /*train=*/true);
+  return at::matmul(attn, v);
+#endif
+}
+
+at::Tensor Get1dSinePe(const at::Tensor& pos_inds, int64_t dim,
+                       double temperature) {
+  const int64_t pe_dim = dim / 2;
+  at::Tensor dim_t = at::arange(
+      pe_dim, at::TensorOptions().dtype(at::kFloat).device(pos_inds.device()));
+  dim_t = at::pow(temperature, 2 * at::div(dim_t, 2, "floor") / pe_dim);
+  at::Tensor pos_embed = pos_inds.unsqueeze(-1) / dim_t;
+  return at::cat({pos_embed.sin(), pos_embed.cos()}, -1);
+}
+
+CondFrameSelection SelectClosestCondFrames(
+    int64_t frame_idx, const std::vector<int64_t>& cond_frame_idxs,
+    int64_t max_cond_frame_num) {
+  CondFrameSelection result;
+  if (max_cond_frame_num == -1 ||
+      static_cast<int64_t>(cond_frame_idxs.size()) <= max_cond_frame_num) {
+    result.selected = cond_frame_idxs;
+    return result;
+  }
+  TORCH_CHECK(max_cond_frame_num >= 2,
+              "we should allow using 2+ conditioning frames");
+  auto is_selected = [&result](int64_t t) {
+    return std::find(result.selected.begin(), result.selected.end(), t) !=
+           result.selected.end();
+  };
+  // The closest conditioning frame strictly before, then at-or-after.
+  bool has_before = false, has_after = false;
+  int64_t before = 0, after = 0;
+  for (int64_t t : cond_frame_idxs) {
+    if (t < frame_idx && (!has_before || t > before)) {
+      before = t;
+      has_before = true;
+    }
+    if (t >= frame_idx && (!has_after || t < after)) {
+      after = t;
+      has_after = true;
+    }
+  }
+  if (has_before) result.selected.push_back(before);
+  if (has_after) result.selected.push_back(after);
+
+  // Fill up with the temporally closest remaining frames (stable on ties,
+  // as Python's sorted()).
+  std::vector<int64_t> remaining;
+  for (int64_t t : cond_frame_idxs) {
+    if (!is_selected(t)) remaining.push_back(t);
+  }
+  std::stable_sort(
+      remaining.begin(), remaining.end(), [frame_idx](int64_t a, int64_t b) {
+        return std::llabs(a - frame_idx) < std::llabs(b - frame_idx);
+      });
+  const int64_t num_remain =
+      max_cond_frame_num - static_cast<int64_t>(result.selected.size());
+  for (int64_t i = 0;
+       i < num_remain && i < static_cast<int64_t>(remaining.size()); ++i) {
+    result.selected.push_back(remaining[i]);
+  }
+  for (int64_t t : cond_frame_idxs) {
+    if (!is_selected(t)) result.unselected.push_back(t);
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------
+MLPImpl::MLPImpl(const MLPOptions& options) : options_(options) {
+  TORCH_CHECK(options_.num_layers >= 1, "MLP needs at least one layer");
+  layers_ = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < options_.num_layers; ++i) {
+    const int64_t in = i == 0 ? options_.input_dim : options_.hidden_dim;
+    const int64_t out = i == options_.num_layers - 1 ? options_.output_dim
+                                                     : options_.hidden_dim;
+    torch::nn::Linear linear(torch::nn::LinearOptions(in, out));
+    layers_->push_back(linear);
+    linears_.push_back(linear);
+  }
+}
+
+at::Tensor MLPImpl::forward(const at::Tensor& x) {
+  at::Tensor out = x;
+  for (size_t i = 0; i < linears_.size(); ++i) {
+    out = linears_[i]->forward(out);
+    if (static_cast<int64_t>(i) < options_.num_layers - 1) {
+      out = ApplyActivation(options_.activation, out);
+    }
+  }
+  if (options_.sigmoid_output) out = at::sigmoid(out);
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+LayerNorm2dImpl::LayerNorm2dImpl(const LayerNorm2dOptions& options)
+    : options_(options) {
+  weight = register_parameter("weight", at::ones({options_.num_channels}));
+  bias = register_parameter("bias", at::zeros({options_.num_channels}));
+}
+
+at::Tensor LayerNorm2dImpl::forward(const at::Tensor& x) {
+  at::Tensor u = x.mean(1, /*keepdim=*/true);
+  at::Tensor s = (x - u).pow(2).mean(1, /*keepdim=*/true);
+  at::Tensor normed = (x - u) / at::sqrt(s + options_.eps);
+  using at::indexing::None;
+  using at::indexing::Slice;
+  return weight.index({Slice(), None, None}) * normed +
+         bias.index({Slice(), None, None});
+}
+
+// ---------------------------------------------------------------------------
+DropPathImpl::DropPathImpl(const DropPathOptions& options)
+    : options_(options) {}
+
+at::Tensor DropPathImpl::forward(const at::Tensor& x) {
+  if (options_.drop_prob == 0.0 || !is_training()) return x;
+  const double keep_prob = 1.0 - options_.drop_prob;
+  std::vector<int64_t> shape(x.dim(), 1);
+  shape[0] = x.size(0);
+  at::Tensor random_tensor =
+      at::empty(shape, x.options()).bernoulli_(keep_prob);
+  if (keep_prob > 0.0 && options_.scale_by_keep) random_tensor.div_(keep_prob);
+  return x * random_tensor;
+}
+
+}  // namespace sam2::modeling
