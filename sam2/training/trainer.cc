@@ -209,13 +209,15 @@ absl::Status Trainer::MaybeResume() {
 
 absl::Status Trainer::TrainEpoch() {
   BatchSource& data = *parts_.train_data;
+  if (absl::Status s = data.Start(state_.epoch, state_.next_batch); !s.ok()) {
+    return s;
+  }
   const int64_t batches = data.batches_per_epoch();
   if (batches <= 0) {
     return absl::FailedPreconditionError(
-        "the training data yields no batch: check the dataset and batch size");
-  }
-  if (absl::Status s = data.Start(state_.epoch, state_.next_batch); !s.ok()) {
-    return s;
+        "the training data yields no batch: check the dataset and batch size "
+        "(with drop_last, a dataset needs at least batch_size videos per "
+        "rank)");
   }
   parts_.task->model().train();
   epoch_loss_sums_.clear();
