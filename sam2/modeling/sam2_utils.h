@@ -96,6 +96,22 @@ std::pair<std::map<int64_t, V>, std::map<int64_t, V>> SelectClosestCondFrames(
   return {std::move(selected), std::move(unselected)};
 }
 
+// An activation as a module without state (the reference's `activation()`
+// instances inside nn.Sequential, e.g. mask_downscaling.2).
+class ActivationLayerImpl : public torch::nn::Module {
+ public:
+  explicit ActivationLayerImpl(Activation activation = Activation::kRelu)
+      : activation_(activation) {}
+  at::Tensor forward(const at::Tensor& x) {
+    return ApplyActivation(activation_, x);
+  }
+  Activation activation() const { return activation_; }
+
+ private:
+  Activation activation_;
+};
+TORCH_MODULE(ActivationLayer);
+
 // ---------------------------------------------------------------------------
 // MLP: `num_layers` Linear layers ("layers.0", "layers.1", ...) with the
 // activation between them and an optional final sigmoid.

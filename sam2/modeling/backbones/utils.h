@@ -1,0 +1,53 @@
+// Windowing helpers and the patch embedding of the Hiera trunk (port of the
+// reference sam2/modeling/backbones/utils.py).
+#ifndef SAM2_MODELING_BACKBONES_UTILS_H_
+#define SAM2_MODELING_BACKBONES_UTILS_H_
+
+#include <ATen/core/Tensor.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/pimpl.h>
+
+#include <array>
+#include <cstdint>
+#include <utility>
+
+namespace sam2::modeling {
+
+// Splits x [B, H, W, C] into non-overlapping window_size x window_size
+// windows [B * nH * nW, ws, ws, C], zero-padding H and W at the bottom/right
+// up to multiples of the window. Returns the windows and the padded (Hp, Wp).
+std::pair<at::Tensor, std::array<int64_t, 2>> WindowPartition(
+    const at::Tensor& x, int64_t window_size);
+
+// Inverse of WindowPartition: windows -> [B, H, W, C], dropping the padding.
+at::Tensor WindowUnpartition(const at::Tensor& windows, int64_t window_size,
+                             std::array<int64_t, 2> pad_hw,
+                             std::array<int64_t, 2> hw);
+
+// Conv2d "proj" from pixels to patches; output is channels-last [B, H, W, C].
+struct PatchEmbedOptions {
+  std::array<int64_t, 2> kernel_size = {7, 7};
+  std::array<int64_t, 2> stride = {4, 4};
+  std::array<int64_t, 2> padding = {3, 3};
+  int64_t in_chans = 3;
+  int64_t embed_dim = 768;
+};
+
+class PatchEmbedImpl : public torch::nn::Module {
+ public:
+  explicit PatchEmbedImpl(const PatchEmbedOptions& options = {});
+
+  at::Tensor forward(const at::Tensor& x);
+
+  const PatchEmbedOptions& options() const { return options_; }
+  torch::nn::Conv2d proj{nullptr};
+
+ private:
+  PatchEmbedOptions options_;
+};
+TORCH_MODULE(PatchEmbed);
+
+}  // namespace sam2::modeling
+
+#endif  // SAM2_MODELING_BACKBONES_UTILS_H_
