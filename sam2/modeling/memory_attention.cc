@@ -1,0 +1,153 @@
+#include "sam2/modeling/memory_attention.h"
+
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+
+namespace sam2::modeling {
+
+MemoryAttentionLayerOptions::MemoryAttentionLayerOptions() {
+  // The reference class has no defaults; these are the official configs'.
+  for (MemoryAttentionAttentionOptions* a :
+       {&self_attention, &cross_attention}) {
+    a->use_rope = true;
+    a->rope.embedding_dim = 256;
+    a->rope.num_heads = 1;
+    a->rope.downsample_rate = 1;
+    a->rope.dropout = 0.1;
+    a->rope.rope_theta = 10000.0;
+    a->rope.feat_sizes = {64, 64};
+  }
+  cross_attention.rope.rope_k_repeat = true;
+  cross_attention.rope.kv_in_dim = 64;
+}
+
+namespace {
+
+std::shared_ptr<AttentionImpl> MakeAttention(
+    const MemoryAttentionAttentionOptions& options) {
+  if (options.use_rope) {
+    return std::make_shared<RoPEAttentionImpl>(options.rope);
+  }
+  return std::make_shared<AttentionImpl>(
+      static_cast<const AttentionOptions&>(options.rope));
+}
+
+at::Tensor Attend(AttentionImpl& attention, bool use_rope, const at::Tensor& q,
+                  const at::Tensor& k, const at::Tensor& v,
+                  int64_t num_k_exclude_rope) {
+  if (use_rope) {
+    return static_cast<RoPEAttentionImpl&>(attention).forward(
+        q, k, v, num_k_exclude_rope);
+  }
+  TORCH_CHECK(num_k_exclude_rope == 0,
+              "keys excluded from RoPE need a RoPEAttention");
+  return attention.forward(q, k, v);
+}
+
+}  // namespace
+
+MemoryAttentionLayerImpl::MemoryAttentionLayerImpl(
+    const MemoryAttentionLayerOptions& options)
+    : options_(options) {
+  const int64_t d = options.d_model;
+  self_attn =
+      register_module("self_attn", MakeAttention(options.self_attention));
+  cross_attn_image = register_module("cross_attn_image",
+                                     MakeAttention(options.cross_attention));
+  linear1 =
+      register_module("linear1", torch::nn::Linear(d, options.dim_feedforward));
+  dropout = register_module("dropout", torch::nn::Dropout(options.dropout));
+  linear2 =
+      register_module("linear2", torch::nn::Linear(options.dim_feedforward, d));
+  const auto norm_options = torch::nn::LayerNormOptions({d});
+  norm1 = register_module("norm1", torch::nn::LayerNorm(norm_options));
+  norm2 = register_module("norm2", torch::nn::LayerNorm(norm_options));
+  norm3 = register_module("norm3", torch::nn::LayerNorm(norm_options));
+  dropout1 = register_module("dropout1", torch::nn::Dropout(options.dropout));
+  dropout2 = register_module("dropout2", torch::nn::Dropout(options.dropout));
+  dropout3 = register_module("dropout3", torch::nn::Dropout(options.dropout));
+}
+
+at::Tensor MemoryAttentionLayerImpl::ForwardSelfAttention(
+    const at::Tensor& tgt, const at::Tensor& query_pos) {
+  const at::Tensor tgt2 = norm1->forward(tgt);
+  const at::Tensor qk = options_.pos_enc_at_attn ? tgt2 + query_pos : tgt2;
+  const at::Tensor attended =
+      Attend(*self_attn, options_.self_attention.use_rope, qk, qk, tgt2, 0);
+  return tgt + dropout1->forward(attended);
+}
+
+at::Tensor MemoryAttentionLayerImpl::ForwardCrossAttention(
+    const at::Tensor& tgt, const at::Tensor& memory,
+    const at::Tensor& query_pos, const at::Tensor& pos,
+    int64_t num_k_exclude_rope) {
+  const at::Tensor tgt2 = norm2->forward(tgt);
+  const at::Tensor q =
+      options_.pos_enc_at_cross_attn_queries ? tgt2 + query_pos : tgt2;
+  const at::Tensor k =
+      options_.pos_enc_at_cross_attn_keys ? memory + pos : memory;
+  const at::Tensor attended =
+      Attend(*cross_attn_image, options_.cross_attention.use_rope, q, k, memory,
+             num_k_exclude_rope);
+  return tgt + dropout2->forward(attended);
+}
+
+at::Tensor MemoryAttentionLayerImpl::forward(const at::Tensor& tgt,
+                                             const at::Tensor& memory,
+                                             const at::Tensor& pos,
+                                             const at::Tensor& query_pos,
+                                             int64_t num_k_exclude_rope) {
+  at::Tensor out = ForwardSelfAttention(tgt, query_pos);
+  out = ForwardCrossAttention(out, memory, query_pos, pos, num_k_exclude_rope);
+  at::Tensor ff = norm3->forward(out);
+  ff = linear2->forward(dropout->forward(
+      ApplyActivation(options_.activation, linear1->forward(ff))));
+  return out + dropout3->forward(ff);
+}
+
+MemoryAttentionImpl::MemoryAttentionImpl(const MemoryAttentionOptions& options)
+    : options_(options) {
+  layers = torch::nn::ModuleList();
+  for (int64_t i = 0; i < options.num_layers; ++i) {
+    layer_modules_.push_back(MemoryAttentionLayer(options.layer));
+    layers->push_back(layer_modules_.back());
+  }
+  register_module("layers", layers);
+  norm = register_module(
+      "norm",
+      torch::nn::LayerNorm(torch::nn::LayerNormOptions({options.d_model})));
+}
+
+at::Tensor MemoryAttentionImpl::forward(const at::Tensor& curr,
+                                        const at::Tensor& memory,
+                                        const at::Tensor& curr_pos,
+                                        const at::Tensor& memory_pos,
+                                        int64_t num_obj_ptr_tokens) {
+  TORCH_CHECK(curr.size(1) == memory.size(1),
+              "Batch size must be the same for curr and memory");
+  at::Tensor output = curr;
+  if (options_.pos_enc_at_input && curr_pos.defined()) {
+    output = output + 0.1 * curr_pos;
+  }
+  at::Tensor query_pos = curr_pos;
+  at::Tensor mem = memory;
+  at::Tensor mem_pos = memory_pos;
+  if (options_.batch_first) {
+    output = output.transpose(0, 1);
+    if (query_pos.defined()) query_pos = query_pos.transpose(0, 1);
+    mem = mem.transpose(0, 1);
+    if (mem_pos.defined()) mem_pos = mem_pos.transpose(0, 1);
+  }
+  for (MemoryAttentionLayer& layer : layer_modules_) {
+    // The reference passes the object pointer count only to RoPE cross
+    // attention (plain attention rotates nothing).
+    const int64_t exclude =
+        layer->cross_attention_uses_rope() ? num_obj_ptr_tokens : 0;
+    output = layer->forward(output, mem, mem_pos, query_pos, exclude);
+  }
+  at::Tensor normed = norm->forward(output);
+  if (options_.batch_first) normed = normed.transpose(0, 1);
+  return normed;
+}
+
+}  // namespace sam2::modeling
