@@ -1,0 +1,204 @@
+// Tests of sam2_utils and position_encoding against the reference
+// implementation's numbers (testdata/units_golden.pt, written by the
+// reference modules on torch 1.13 / CPU / float32) and behaviour tests.
+#include "sam2/modeling/sam2_utils.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "sam2/modeling/position_encoding.h"
+#include "sam2/modeling/test_util.h"
+
+namespace sam2::modeling {
+namespace {
+
+using testing::ForwardClose;
+using testing::Get;
+using testing::LoadGolden;
+using testing::LoadPrefixed;
+using testing::TensorMap;
+
+const TensorMap& Golden() {
+  static const TensorMap* golden =
+      new TensorMap(LoadGolden("sam2/modeling/testdata/units_golden.pt"));
+  return *golden;
+}
+
+// Max error 0 is expected for these pure elementwise ops; the forward
+// tolerance still applies.
+TEST(Get1dSinePe, MatchesReference) {
+  at::Tensor out = Get1dSinePe(Get(Golden(), "sine1d.pos"), 32);
+  EXPECT_TRUE(ForwardClose(out, Get(Golden(), "sine1d.out"), 1e-6));
+}
+
+TEST(PositionEmbeddingSine, MatchesReferenceSquareAndNonSquare) {
+  PositionEmbeddingSine pe64(PositionEmbeddingSineOptions(64));
+  at::Tensor out = pe64->forward(at::zeros({2, 1, 16, 16}));
+  EXPECT_TRUE(ForwardClose(out, Get(Golden(), "sine2d.16x16"), 1e-6));
+  // Second call comes from the cache and must be the same.
+  EXPECT_TRUE(at::equal(pe64->forward(at::zeros({2, 5, 16, 16})), out));
+  EXPECT_FALSE(out.requires_grad());
+
+  PositionEmbeddingSine pe32(PositionEmbeddingSineOptions(32));
+  EXPECT_TRUE(ForwardClose(pe32->forward(at::zeros({1, 1, 8, 12})),
+                           Get(Golden(), "sine2d.8x12"), 1e-6));
+
+  PositionEmbeddingSineOptions unnorm(32);
+  unnorm.normalize = false;
+  PositionEmbeddingSine pe_unnorm(unnorm);
+  EXPECT_TRUE(ForwardClose(pe_unnorm->forward(at::zeros({1, 1, 8, 12})),
+                           Get(Golden(), "sine2d.unnorm_8x12"), 1e-6));
+}
+
+TEST(PositionEmbeddingSine, HasNoState) {
+  PositionEmbeddingSine pe(PositionEmbeddingSineOptions(64));
+  EXPECT_TRUE(pe->named_parameters().is_empty());
+  EXPECT_TRUE(pe->named_buffers().is_empty());
+}
+
+TEST(PositionEmbeddingRandom, MatchesReference) {
+  PositionEmbeddingRandom pe(PositionEmbeddingRandomOptions(16));
+  ASSERT_EQ(pe->named_buffers().size(), 1u);
+  EXPECT_TRUE(
+      pe->named_buffers().contains("positional_encoding_gaussian_matrix"));
+  EXPECT_TRUE(pe->named_parameters().is_empty());
+  at::NoGradGuard no_grad;
+  pe->positional_encoding_gaussian_matrix.copy_(
+      Get(Golden(), "random.gaussian"));
+  EXPECT_TRUE(
+      ForwardClose(pe->forward({6, 10}), Get(Golden(), "random.grid_6x10")));
+  EXPECT_TRUE(ForwardClose(
+      pe->forward_with_coords(Get(Golden(), "random.coords"), {80, 120}),
+      Get(Golden(), "random.with_coords")));
+}
+
+TEST(Rope, AxialCisMatchesReference) {
+  EXPECT_TRUE(ForwardClose(ComputeAxialCis(16, 6, 4),
+                           Get(Golden(), "axial_cis.16_6_4"), 1e-6));
+}
+
+TEST(Rope, ApplyRotaryEncWithRepeatedKeysMatchesReference) {
+  auto [q, k] =
+      ApplyRotaryEnc(Get(Golden(), "rope.xq"), Get(Golden(), "rope.xk"),
+                     ComputeAxialCis(16, 6, 4),
+                     /*repeat_freqs_k=*/true);
+  EXPECT_TRUE(ForwardClose(q, Get(Golden(), "rope.q"), 1e-5));
+  EXPECT_TRUE(ForwardClose(k, Get(Golden(), "rope.k"), 1e-5));
+}
+
+TEST(Rope, EmptyKeysPassThroughAndRotationKeepsNorms) {
+  at::Tensor xq = at::randn({1, 2, 24, 16});
+  at::Tensor xk = at::randn({1, 2, 0, 16});
+  auto [q, k] = ApplyRotaryEnc(xq, xk, ComputeAxialCis(16, 6, 4));
+  EXPECT_EQ(k.size(2), 0);
+  // A rotation of each channel pair keeps the pair's norm.
+  auto pair_norms = [](const at::Tensor& x) {
+    return x.reshape({1, 2, 24, 8, 2}).norm(2, -1);
+  };
+  EXPECT_TRUE(at::allclose(pair_norms(q), pair_norms(xq), 1e-5, 1e-5));
+}
+
+TEST(LayerNorm2d, MatchesReference) {
+  LayerNorm2d ln(6);
+  LoadPrefixed(*ln, Golden(), "ln2d.param.");
+  EXPECT_TRUE(ForwardClose(ln->forward(Get(Golden(), "ln2d.x")),
+                           Get(Golden(), "ln2d.out"), 1e-5));
+}
+
+TEST(MLP, MatchesReferenceWithSigmoidAndNamesLayers) {
+  MLPOptions options(8, 12, 3, 3);
+  options.sigmoid_output = true;
+  MLP mlp(options);
+  std::vector<std::string> names;
+  for (const auto& item : mlp->named_parameters()) names.push_back(item.key());
+  EXPECT_EQ(names, (std::vector<std::string>{
+                       "layers.0.weight", "layers.0.bias", "layers.1.weight",
+                       "layers.1.bias", "layers.2.weight", "layers.2.bias"}));
+  LoadPrefixed(*mlp, Golden(), "mlp.param.");
+  EXPECT_TRUE(ForwardClose(mlp->forward(Get(Golden(), "mlp.x")),
+                           Get(Golden(), "mlp.out"), 1e-5));
+}
+
+TEST(DropPath, IdentityInEvalAndPerSampleInTraining) {
+  at::Tensor x = at::ones({64, 3, 4});
+  DropPath drop(0.5);
+  drop->eval();
+  EXPECT_TRUE(at::equal(drop->forward(x), x));
+  drop->train();
+  at::manual_seed(3);
+  at::Tensor y = drop->forward(x);
+  // Each sample is either dropped or scaled by 1 / keep_prob, as a whole.
+  int dropped = 0;
+  for (int64_t i = 0; i < 64; ++i) {
+    const double lo = y[i].min().item<double>(), hi = y[i].max().item<double>();
+    EXPECT_EQ(lo, hi);
+    EXPECT_TRUE(lo == 0.0 || lo == 2.0) << lo;
+    dropped += lo == 0.0;
+  }
+  EXPECT_GT(dropped, 10);
+  EXPECT_LT(dropped, 54);
+  // Same seed, same draws (the global generator is the only source).
+  at::manual_seed(3);
+  EXPECT_TRUE(at::equal(drop->forward(x), y));
+  DropPath none(0.0);
+  none->train();
+  EXPECT_TRUE(at::equal(none->forward(x), x));
+}
+
+TEST(Activation, ParsesNamesAndRejectsOthers) {
+  EXPECT_EQ(*ParseActivation("relu"), Activation::kRelu);
+  EXPECT_EQ(*ParseActivation("gelu"), Activation::kGelu);
+  EXPECT_EQ(*ParseActivation("glu"), Activation::kGlu);
+  EXPECT_FALSE(ParseActivation("tanh").ok());
+  at::Tensor x = at::tensor({-1.0f, 0.5f, 2.0f});
+  EXPECT_TRUE(at::equal((*GetActivationFn("relu"))(x), at::relu(x)));
+  // Exact GELU, not the tanh approximation.
+  EXPECT_NEAR(ApplyActivation(Activation::kGelu, x)[0].item<float>(),
+              -0.15865525f, 1e-7);
+}
+
+TEST(SelectClosestCondFrames, AllWhenUnderLimit) {
+  CondFrameSelection sel = SelectClosestCondFrames(5, {7, 0, 3}, -1);
+  EXPECT_EQ(sel.selected, (std::vector<int64_t>{7, 0, 3}));
+  EXPECT_TRUE(sel.unselected.empty());
+  sel = SelectClosestCondFrames(5, {7, 0, 3}, 3);
+  EXPECT_EQ(sel.selected, (std::vector<int64_t>{7, 0, 3}));
+}
+
+TEST(SelectClosestCondFrames, BeforeAfterThenClosest) {
+  // Frame 10: closest before is 8, closest at/after is 10; then by distance
+  // (12 at 2 wins over 6 at 4; ties keep input order).
+  CondFrameSelection sel =
+      SelectClosestCondFrames(10, {0, 6, 8, 10, 12, 20}, 3);
+  EXPECT_EQ(sel.selected, (std::vector<int64_t>{8, 10, 12}));
+  EXPECT_EQ(sel.unselected, (std::vector<int64_t>{0, 6, 20}));
+  sel = SelectClosestCondFrames(10, {14, 6, 2, 18}, 3);
+  EXPECT_EQ(sel.selected, (std::vector<int64_t>{6, 14, 2}));  // 2 vs 18: tie
+  EXPECT_EQ(sel.unselected, (std::vector<int64_t>{18}));
+  // Only frames after the current one.
+  sel = SelectClosestCondFrames(0, {3, 1, 2}, 2);
+  EXPECT_EQ(sel.selected, (std::vector<int64_t>{1, 2}));
+
+  std::map<int64_t, std::string> outputs = {{1, "a"}, {4, "b"}, {9, "c"}};
+  auto [selected, unselected] = SelectClosestCondFrames(5, outputs, 2);
+  EXPECT_EQ(selected, (std::map<int64_t, std::string>{{4, "b"}, {9, "c"}}));
+  EXPECT_EQ(unselected, (std::map<int64_t, std::string>{{1, "a"}}));
+}
+
+TEST(ScaledDotProductAttention, MatchesSoftmaxFormula) {
+  at::Tensor q = at::randn({2, 3, 5, 8});
+  at::Tensor k = at::randn({2, 3, 7, 8});
+  at::Tensor v = at::randn({2, 3, 7, 4});
+  at::Tensor expected =
+      at::softmax(at::matmul(q, k.transpose(-2, -1)) / std::sqrt(8.0), -1)
+          .matmul(v);
+  EXPECT_TRUE(
+      at::allclose(ScaledDotProductAttention(q, k, v), expected, 1e-5, 1e-6));
+}
+
+}  // namespace
+}  // namespace sam2::modeling
