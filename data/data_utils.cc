@@ -1,8 +1,14 @@
 #include "data/data_utils.h"
 
 #include <ATen/ops/empty.h>
+#include <ATen/ops/from_blob.h>
+#include <sys/mman.h>
 
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 
@@ -13,15 +19,35 @@ namespace {
 void WriteFloatPlanes(const Image& image, const ChannelTable& table,
                       float* out) {
   const size_t plane = static_cast<size_t>(image.height) * image.width;
-  const uint8_t* in = image.data.data();
-  float* r = out;
-  float* g = out + plane;
-  float* b = out + 2 * plane;
+  const uint8_t* __restrict in = image.data.data();
+  float* __restrict r = out;
+  float* __restrict g = out + plane;
+  float* __restrict b = out + 2 * plane;
   for (size_t i = 0; i < plane; ++i) {
     r[i] = table[0][in[3 * i]];
     g[i] = table[1][in[3 * i + 1]];
     b[i] = table[2][in[3 * i + 2]];
   }
+}
+
+// Asks for transparent huge pages on a fresh, large tensor before it is
+// first written: a 1024px batch is ~100 MB, i.e. ~25k page faults with 4 KB
+// pages against ~50 with 2 MB ones. A hint only; harmless where THP is off.
+void AdviseHugePages(void* data, size_t bytes) {
+  constexpr uintptr_t kHuge = 2 << 20;
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(data);
+  const uintptr_t end = begin + bytes;
+  const uintptr_t first = (begin + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t last = end & ~(kHuge - 1);
+  if (last > first) {
+    madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+  }
+}
+
+void ApplyTable(Image& image, const ByteTable& table) {
+  uint8_t* __restrict p = image.data.data();
+  const size_t n = image.data.size();
+  for (size_t i = 0; i < n; ++i) p[i] = table[p[i]];
 }
 
 absl::Status CheckFrame(const Frame& frame, size_t video, size_t t) {
@@ -34,6 +60,10 @@ absl::Status CheckFrame(const Frame& frame, size_t video, size_t t) {
     return absl::InvalidArgumentError(
         absl::StrCat("collate: video ", video, " frame ", t,
                      " was not converted by ToTensor"));
+  }
+  if (frame.pending_table) {
+    return absl::InternalError(absl::StrCat("collate: video ", video, " frame ",
+                                            t, " has a pending byte table"));
   }
   for (const Object& obj : frame.objects) {
     if (obj.segment.size() != frame.image.size() ||
@@ -51,8 +81,78 @@ absl::Status CheckFrame(const Frame& frame, size_t video, size_t t) {
 
 }  // namespace
 
+void Frame::FlushPendingTable() {
+  if (!pending_table) return;
+  ApplyTable(image, *pending_table);
+  pending_table.reset();
+}
+
+struct TensorBufferPool::Impl {
+  explicit Impl(size_t max) : max_cached(max) {}
+  ~Impl() {
+    for (auto& [bytes, data] : free) std::free(data);
+  }
+  void* Acquire(size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      auto it = free.find(bytes);
+      if (it != free.end()) {
+        void* data = it->second;
+        free.erase(it);
+        cached -= bytes;
+        return data;
+      }
+    }
+    void* data = std::aligned_alloc(64, bytes);
+    if (data != nullptr) AdviseHugePages(data, bytes);
+    return data;
+  }
+  void Release(void* data, size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (cached + bytes <= max_cached) {
+        free.emplace(bytes, data);
+        cached += bytes;
+        return;
+      }
+    }
+    std::free(data);
+  }
+
+  const size_t max_cached;
+  std::mutex mu;
+  std::multimap<size_t, void*> free;
+  size_t cached = 0;
+};
+
+TensorBufferPool::TensorBufferPool(size_t max_cached_bytes)
+    : impl_(std::make_shared<Impl>(max_cached_bytes)) {}
+
+size_t TensorBufferPool::cached_bytes() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->cached;
+}
+
+at::Tensor TensorBufferPool::Empty(at::IntArrayRef sizes,
+                                   at::ScalarType dtype) const {
+  size_t bytes = c10::elementSize(dtype);
+  for (int64_t s : sizes) bytes *= static_cast<size_t>(s);
+  bytes = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;  // aligned_alloc
+  void* data = impl_->Acquire(bytes);
+  if (data == nullptr) throw std::bad_alloc();
+  std::shared_ptr<Impl> impl = impl_;
+  return at::from_blob(
+      data, sizes, [impl, bytes](void* p) { impl->Release(p, bytes); },
+      at::TensorOptions().dtype(dtype));
+}
+
 at::Tensor Frame::ToTensor() const {
   const int64_t h = image.height, w = image.width;
+  if (pending_table) {
+    Frame flushed = *this;
+    flushed.FlushPendingTable();
+    return flushed.ToTensor();
+  }
   if (is_float()) {
     at::Tensor out = at::empty({3, h, w}, at::kFloat);
     WriteFloatPlanes(image, *float_table, out.data_ptr<float>());
@@ -106,7 +206,8 @@ BatchedVideoDatapoint BatchedVideoDatapoint::PinMemory() const {
 }
 
 absl::StatusOr<BatchedVideoDatapoint> Collate(
-    const std::vector<VideoDatapoint>& batch, const std::string& dict_key) {
+    const std::vector<VideoDatapoint>& batch, const std::string& dict_key,
+    const TensorBufferPool* pool) {
   if (batch.empty()) {
     return absl::InvalidArgumentError("collate: empty batch");
   }
@@ -157,9 +258,15 @@ absl::StatusOr<BatchedVideoDatapoint> Collate(
 
   BatchedVideoDatapoint out;
   out.dict_key = dict_key;
-  out.img_batch = at::empty({T, B, 3, H, W}, at::kFloat);
+  auto big_empty = [pool](at::IntArrayRef sizes, at::ScalarType dtype) {
+    if (pool != nullptr) return pool->Empty(sizes, dtype);
+    at::Tensor t = at::empty(sizes, dtype);
+    AdviseHugePages(t.data_ptr(), t.nbytes());
+    return t;
+  };
+  out.img_batch = big_empty({T, B, 3, H, W}, at::kFloat);
   out.obj_to_frame_idx = at::empty({T, O, 2}, at::kInt);
-  out.masks = at::empty({T, O, H, W}, at::kBool);
+  out.masks = big_empty({T, O, H, W}, at::kBool);
   out.metadata.unique_objects_identifier = at::empty({T, O, 3}, at::kLong);
   out.metadata.frame_orig_size = at::empty({T, O, 2}, at::kLong);
 
@@ -181,10 +288,9 @@ absl::StatusOr<BatchedVideoDatapoint> Collate(
         const int64_t row = t * O + o;
         obj_to_frame[row * 2 + 0] = static_cast<int32_t>(t);
         obj_to_frame[row * 2 + 1] = static_cast<int32_t>(b);
-        uint8_t* mask = masks + row * plane;
-        for (size_t i = 0; i < plane; ++i) {
-          mask[i] = obj.segment.data[i] != 0;
-        }
+        uint8_t* __restrict mask = masks + row * plane;
+        const uint8_t* __restrict segment = obj.segment.data.data();
+        for (size_t i = 0; i < plane; ++i) mask[i] = segment[i] != 0;
         ids[row * 3 + 0] = video.video_id;
         ids[row * 3 + 1] = obj.object_id;
         ids[row * 3 + 2] = obj.frame_index;

@@ -15,6 +15,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,16 +38,26 @@ struct Object {
 // value = table[channel][uint8 sample]: a frame's float values after
 // ToTensor (and Normalize).
 using ChannelTable = std::array<std::array<float, 256>, 3>;
+// A map of 8-bit samples (the same for every channel).
+using ByteTable = std::array<uint8_t, 256>;
 
 struct Frame {
   // RGB, 3 channels, HWC.
   Image image;
+  // A per-sample map not yet applied to `image` (brightness / contrast
+  // steps of ColorJitter, kept for the next pass over the pixels): the
+  // frame's 8-bit value is pending_table[image(y, x, c)]. Transforms that
+  // need the pixels call FlushPendingTable first; ToTensor folds it into
+  // float_table.
+  std::optional<ByteTable> pending_table;
   // Set by ToTensor: the frame is then the float tensor
   // [3, H, W] = float_table[c][image(y, x, c)].
   std::optional<ChannelTable> float_table;
   std::vector<Object> objects;
 
   bool is_float() const { return float_table.has_value(); }
+  // Applies pending_table to the pixels (no-op without one).
+  void FlushPendingTable();
   // The frame as the reference's tensor: float [3, H, W] once ToTensor ran,
   // else uint8 [3, H, W].
   at::Tensor ToTensor() const;
@@ -87,12 +98,30 @@ struct BatchedVideoDatapoint {
   BatchedVideoDatapoint PinMemory() const;
 };
 
+// Host memory for collated batches, recycled: a 1024px batch of 8 frames
+// is ~100 MB, and fresh memory costs a page fault per 4 KB on first write
+// (as much CPU time as building the batch). Tensors from Empty() hand their
+// buffer back when their storage is freed (any thread, also after the pool
+// object is gone); up to max_cached_bytes are kept for reuse.
+class TensorBufferPool {
+ public:
+  explicit TensorBufferPool(size_t max_cached_bytes = size_t{1} << 30);
+  // An uninitialised contiguous CPU tensor.
+  at::Tensor Empty(at::IntArrayRef sizes, at::ScalarType dtype) const;
+  size_t cached_bytes() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
 // collate_fn: InvalidArgument when videos differ in frame count or frame
 // size, a frame has not been through ToTensor, a mask's size differs from its
 // frame, frames of one time step have different object counts, or there are
-// no objects at all.
+// no objects at all. img_batch and masks come from `pool` when given.
 absl::StatusOr<BatchedVideoDatapoint> Collate(
-    const std::vector<VideoDatapoint>& batch, const std::string& dict_key);
+    const std::vector<VideoDatapoint>& batch, const std::string& dict_key,
+    const TensorBufferPool* pool = nullptr);
 
 }  // namespace sam2::data
 

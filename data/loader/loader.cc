@@ -65,6 +65,9 @@ DataLoader::DataLoader(std::vector<DatasetGroup> groups, LoaderOptions options,
       options_(std::move(options)),
       plan_groups_(std::move(plan_groups)),
       plan_options_(std::move(plan_options)) {
+  if (options_.buffer_pool_bytes > 0) {
+    pool_ = std::make_unique<TensorBufferPool>(options_.buffer_pool_bytes);
+  }
   warn_ = options_.on_warning;
   if (!warn_) {
     warn_ = [](const std::string& message) { LOG(WARNING) << message; };
@@ -213,7 +216,7 @@ absl::StatusOr<BatchedVideoDatapoint> DataLoader::BuildBatch(
       ++stats_.samples_loaded;
     }
     absl::StatusOr<BatchedVideoDatapoint> collated =
-        Collate(samples, options_.dict_key);
+        Collate(samples, options_.dict_key, pool_.get());
     if (!collated.ok()) return Annotate(collated.status(), epoch, batch_index);
     ++stats_.batches_loaded;
     return collated;

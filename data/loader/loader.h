@@ -68,6 +68,9 @@ struct LoaderOptions {
   uint64_t mixing_seed = 42;        // MixedDataLoader's generator
   // Warnings (skipped samples, skipped affine); empty: glog LOG(WARNING).
   WarningSink on_warning;
+  // Host memory of released batches kept for the next ones (see
+  // TensorBufferPool); 0 disables the pool.
+  size_t buffer_pool_bytes = size_t{1} << 30;
 };
 
 // Where the loader stands: Next() returns batch `batch` of `epoch` next.
@@ -124,6 +127,7 @@ class DataLoader {
   const std::vector<MixedGroup> plan_groups_;
   const MixedPlanOptions plan_options_;
   WarningSink warn_;
+  std::unique_ptr<TensorBufferPool> pool_;
   mutable DataStats stats_;
 
   mutable std::mutex mu_;

@@ -1,5 +1,17 @@
 #include "data/transforms/image_ops.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#include <smmintrin.h>
+#define SAM2_HAVE_SSE2 1
+#endif
+// Runtime-dispatched AVX2 clones of integer loops (x86-64 with GCC/Clang).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SAM2_AVX2_CLONE __attribute__((target_clones("avx2", "default")))
+#else
+#define SAM2_AVX2_CLONE
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -14,6 +26,15 @@ inline int PilFloor(double v) {
 }
 inline int Clamp(int v, int lo, int hi) {
   return v < lo ? lo : v > hi ? hi : v;
+}
+// Python's round() / torch.round (half to even) to int, without libm
+// (nearbyint is a library call on baseline x86-64).
+inline int RoundHalfEven(double v) {
+  const double t = v + 0.5;
+  int i = static_cast<int>(t);
+  if (t < i) --i;  // floor for negative values
+  if (i - v == 0.5 && (i & 1)) --i;
+  return i;
 }
 inline uint8_t Clip8(int v) {
   return static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
@@ -128,6 +149,79 @@ void AffineLoop(const Image& src, const AffineMatrix& a, const Rgb& fill,
   }
 }
 
+#if SAM2_HAVE_SSE2
+// Four bytes at p (R, G, B and the next byte) as floats.
+inline __m128 LoadPixel4(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  const __m128i zero = _mm_setzero_si128();
+  __m128i x = _mm_cvtsi32_si128(v);
+  x = _mm_unpacklo_epi8(x, zero);
+  x = _mm_unpacklo_epi16(x, zero);
+  return _mm_cvtepi32_ps(x);
+}
+#endif
+
+// Bilinear affine. Source points, bounds and neighbours are Pillow's, in
+// double and in the same order; inside the image (all four neighbours
+// present) the three channels are interpolated at once in float32 instead
+// of Pillow's double: a result differs by one level only when the exact
+// value lies within ~1e-5 of an integer (a few samples per million; the
+// tests bound it). Pixels at the border go through SampleBilinear (double).
+template <int C>
+void AffineBilinearLoop(const Image& src, const AffineMatrix& a,
+                        const Rgb& fill, Image& dst) {
+  uint8_t fill_px[C];
+  for (int c = 0; c < C; ++c) fill_px[c] = c < 3 ? fill[c] : 0;
+  const int w = src.width, h = src.height;
+  const double wd = w, hd = h;
+  const size_t stride = static_cast<size_t>(w) * C;
+  const uint8_t* __restrict base = src.data.data();
+  uint8_t* __restrict out = dst.data.data();
+  for (int y = 0; y < dst.height; ++y) {
+    const double yin = y + 0.5;
+    // Source point of pixel 0 as Pillow computes it (a0 * xin + a1 * yin +
+    // a2, left to right), then stepped by (a0, a3) per pixel: the sum drifts
+    // from Pillow's per-pixel expression by ~1e-13 pixel at most.
+    double xs = a[0] * 0.5 + a[1] * yin + a[2];
+    double ys = a[3] * 0.5 + a[4] * yin + a[5];
+    for (int x = 0; x < dst.width; ++x, out += C, xs += a[0], ys += a[3]) {
+      if (!(xs >= 0.0 && xs < wd && ys >= 0.0 && ys < hd)) {
+        for (int c = 0; c < C; ++c) out[c] = fill_px[c];
+        continue;
+      }
+      const double xf = xs - 0.5;
+      const double yf = ys - 0.5;
+      // floor() for values >= -0.5.
+      const int x0 = xf < 0.0 ? -1 : static_cast<int>(xf);
+      const int y0 = yf < 0.0 ? -1 : static_cast<int>(yf);
+      // The 4-byte loads read one byte past the right neighbour: not for
+      // the very last pixel of the buffer.
+#if SAM2_HAVE_SSE2
+      if (C == 3 && x0 >= 0 && x0 + 1 < w && y0 >= 0 && y0 + 1 < h &&
+          (y0 + 2 < h || x0 + 2 < w)) {
+        const __m128 dx = _mm_set1_ps(static_cast<float>(xf - x0));
+        const __m128 dy = _mm_set1_ps(static_cast<float>(yf - y0));
+        const uint8_t* p0 = base + y0 * stride + x0 * C;
+        const uint8_t* p1 = p0 + stride;
+        const __m128 v00 = LoadPixel4(p0), v01 = LoadPixel4(p0 + C);
+        const __m128 v10 = LoadPixel4(p1), v11 = LoadPixel4(p1 + C);
+        const __m128 v1 = _mm_add_ps(v00, _mm_mul_ps(_mm_sub_ps(v01, v00), dx));
+        const __m128 v2 = _mm_add_ps(v10, _mm_mul_ps(_mm_sub_ps(v11, v10), dx));
+        const __m128 v = _mm_add_ps(v1, _mm_mul_ps(_mm_sub_ps(v2, v1), dy));
+        __m128i iv = _mm_cvttps_epi32(v);
+        iv = _mm_packs_epi32(iv, iv);
+        iv = _mm_packus_epi16(iv, iv);
+        const int32_t packed = _mm_cvtsi128_si32(iv);
+        std::memcpy(out, &packed, 3);
+        continue;
+      }
+#endif
+      SampleBilinear<C>(src, xs, ys, out);
+    }
+  }
+}
+
 template <int C>
 void AffineDispatch(const Image& src, const AffineMatrix& m,
                     Interpolation interpolation, const Rgb& fill, Image& dst) {
@@ -136,7 +230,7 @@ void AffineDispatch(const Image& src, const AffineMatrix& m,
       AffineLoop<C, SampleNearest<C>>(src, m, fill, dst);
       break;
     case Interpolation::kBilinear:
-      AffineLoop<C, SampleBilinear<C>>(src, m, fill, dst);
+      AffineBilinearLoop<C>(src, m, fill, dst);
       break;
     case Interpolation::kBicubic:
       AffineLoop<C, SampleBicubic<C>>(src, m, fill, dst);
@@ -206,46 +300,156 @@ std::vector<int32_t> FixedPointCoeffs(const std::vector<double>& k) {
 
 inline uint8_t ClipFixed(int32_t v) { return Clip8(v >> kPrecisionBits); }
 
-// ImagingResampleHorizontal_8bpc over source rows [row0, row0 + rows).
-template <int C>
+// The horizontal coefficients with the same number of taps for every
+// output pixel (the widest window): windows at the right border are shifted
+// left and padded with zero weights. Adding 0 * pixel changes no sum.
+struct FixedTaps {
+  int taps = 0;
+  std::vector<int> start;
+  std::vector<int32_t> k;  // out_size * taps
+};
+
+FixedTaps MakeFixedTaps(const PilCoeffs& c, const std::vector<int32_t>& kk,
+                        int in_size) {
+  FixedTaps f;
+  const int out_size = static_cast<int>(c.xmin.size());
+  for (int n : c.count) f.taps = std::max(f.taps, n);
+  f.taps = std::min(f.taps, in_size);
+  f.start.resize(out_size);
+  f.k.assign(static_cast<size_t>(out_size) * f.taps, 0);
+  for (int xx = 0; xx < out_size; ++xx) {
+    const int start = std::max(0, std::min(c.xmin[xx], in_size - f.taps));
+    f.start[xx] = start;
+    for (int j = 0; j < c.count[xx]; ++j) {
+      f.k[static_cast<size_t>(xx) * f.taps + (c.xmin[xx] - start) + j] =
+          kk[static_cast<size_t>(xx) * c.ksize + j];
+    }
+  }
+  return f;
+}
+
+// ImagingResampleHorizontal_8bpc over source rows [row0, row0 + rows);
+// TAPS > 0: that many taps (MakeFixedTaps), else f.taps.
+template <int C, int TAPS>
 void ResampleHorizontal(const Image& src, int row0, int rows,
-                        const PilCoeffs& c, const std::vector<int32_t>& kk,
-                        int out_w, Image& dst) {
+                        const FixedTaps& f, int out_w, Image& dst) {
+  const int taps = TAPS > 0 ? TAPS : f.taps;
   const size_t in_stride = static_cast<size_t>(src.width) * C;
   const size_t out_stride = static_cast<size_t>(out_w) * C;
+  const int* __restrict start = f.start.data();
   for (int yy = 0; yy < rows; ++yy) {
-    const uint8_t* in = src.data.data() + (row0 + yy) * in_stride;
-    uint8_t* out = dst.data.data() + yy * out_stride;
-    for (int xx = 0; xx < out_w; ++xx) {
-      const int32_t* k = &kk[static_cast<size_t>(xx) * c.ksize];
-      const uint8_t* p = in + c.xmin[xx] * C;
+    const uint8_t* __restrict in = src.data.data() + (row0 + yy) * in_stride;
+    uint8_t* __restrict out = dst.data.data() + yy * out_stride;
+    const int32_t* __restrict k = f.k.data();
+    for (int xx = 0; xx < out_w; ++xx, k += taps, out += C) {
+      const uint8_t* __restrict p = in + start[xx] * C;
       int32_t ss[C];
       for (int ch = 0; ch < C; ++ch) ss[ch] = 1 << (kPrecisionBits - 1);
-      for (int x = 0; x < c.count[xx]; ++x) {
-        for (int ch = 0; ch < C; ++ch) ss[ch] += p[x * C + ch] * k[x];
+      for (int x = 0; x < taps; ++x, p += C) {
+        const int32_t w = k[x];
+        for (int ch = 0; ch < C; ++ch) ss[ch] += p[ch] * w;
       }
-      for (int ch = 0; ch < C; ++ch) out[xx * C + ch] = ClipFixed(ss[ch]);
+      for (int ch = 0; ch < C; ++ch) out[ch] = ClipFixed(ss[ch]);
     }
   }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SAM2_HAVE_SSE41_PATH 1
+// RGB horizontal pass with SSE4.1 (32-bit multiplies): the three channels of
+// an output pixel in one register, the same integer sums as the scalar
+// code. Rows whose last tap touches the last byte of the buffer are left to
+// the scalar code (the 4-byte loads read one byte past the pixel).
+__attribute__((target("sse4.1"))) void ResampleHorizontalRgbSse41(
+    const Image& src, int row0, int rows, const FixedTaps& f, int out_w,
+    Image& dst) {
+  const int taps = f.taps;
+  const size_t in_stride = static_cast<size_t>(src.width) * 3;
+  const size_t out_stride = static_cast<size_t>(out_w) * 3;
+  const int* __restrict start = f.start.data();
+  int safe_w = out_w;  // output pixels whose loads stay inside a last row
+  while (safe_w > 0 && start[safe_w - 1] + taps >= src.width) --safe_w;
+  for (int yy = 0; yy < rows; ++yy) {
+    const uint8_t* __restrict in = src.data.data() + (row0 + yy) * in_stride;
+    uint8_t* __restrict out = dst.data.data() + yy * out_stride;
+    const bool last_row = row0 + yy == src.height - 1;
+    const int fast_w = last_row ? safe_w : out_w;
+    const int32_t* __restrict k = f.k.data();
+    int xx = 0;
+    for (; xx < fast_w; ++xx, k += taps, out += 3) {
+      const uint8_t* p = in + start[xx] * 3;
+      __m128i acc = _mm_set1_epi32(1 << (kPrecisionBits - 1));
+      for (int x = 0; x < taps; ++x, p += 3) {
+        int32_t v;
+        std::memcpy(&v, p, 4);
+        const __m128i px = _mm_cvtepu8_epi32(_mm_cvtsi32_si128(v));
+        acc = _mm_add_epi32(acc, _mm_mullo_epi32(px, _mm_set1_epi32(k[x])));
+      }
+      acc = _mm_srai_epi32(acc, kPrecisionBits);
+      acc = _mm_packs_epi32(acc, acc);
+      acc = _mm_packus_epi16(acc, acc);
+      const int32_t packed = _mm_cvtsi128_si32(acc);
+      std::memcpy(out, &packed, 3);
+    }
+    for (; xx < out_w; ++xx, k += taps, out += 3) {
+      const uint8_t* p = in + start[xx] * 3;
+      int32_t ss[3] = {1 << (kPrecisionBits - 1), 1 << (kPrecisionBits - 1),
+                       1 << (kPrecisionBits - 1)};
+      for (int x = 0; x < taps; ++x, p += 3) {
+        for (int ch = 0; ch < 3; ++ch) ss[ch] += p[ch] * k[x];
+      }
+      for (int ch = 0; ch < 3; ++ch) out[ch] = ClipFixed(ss[ch]);
+    }
+  }
+}
+#endif
+
+template <int C>
+void ResampleHorizontalDispatch(const Image& src, int row0, int rows,
+                                const FixedTaps& f, int out_w, Image& dst) {
+#if SAM2_HAVE_SSE41_PATH
+  static const bool sse41 = __builtin_cpu_supports("sse4.1");
+  if (C == 3 && sse41) {
+    return ResampleHorizontalRgbSse41(src, row0, rows, f, out_w, dst);
+  }
+#endif
+  switch (f.taps) {
+    case 2:
+      return ResampleHorizontal<C, 2>(src, row0, rows, f, out_w, dst);
+    case 3:
+      return ResampleHorizontal<C, 3>(src, row0, rows, f, out_w, dst);
+    case 4:
+      return ResampleHorizontal<C, 4>(src, row0, rows, f, out_w, dst);
+    case 5:
+      return ResampleHorizontal<C, 5>(src, row0, rows, f, out_w, dst);
+    default:
+      return ResampleHorizontal<C, 0>(src, row0, rows, f, out_w, dst);
+  }
+}
+
 // ImagingResampleVertical_8bpc; `c.xmin` relative to src's first row.
-void ResampleVertical(const Image& src, const PilCoeffs& c,
-                      const std::vector<int32_t>& kk, int row_offset, int out_h,
-                      Image& dst) {
+// Integer only: an AVX2 clone (32-bit multiplies in one instruction) is
+// chosen at run time where the CPU has it, with identical results.
+SAM2_AVX2_CLONE void ResampleVertical(const Image& src, const PilCoeffs& c,
+                                      const std::vector<int32_t>& kk,
+                                      int row_offset, int out_h, Image& dst) {
   const size_t n = static_cast<size_t>(src.width) * src.channels;
-  std::vector<int32_t> acc(n);
+  std::vector<int32_t> acc_buffer(n);
+  int32_t* __restrict acc = acc_buffer.data();
   for (int yy = 0; yy < out_h; ++yy) {
     const int32_t* k = &kk[static_cast<size_t>(yy) * c.ksize];
-    std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
+    for (size_t i = 0; i < n; ++i) acc[i] = 1 << (kPrecisionBits - 1);
     for (int y = 0; y < c.count[yy]; ++y) {
-      const uint8_t* in = src.data.data() + (c.xmin[yy] - row_offset + y) * n;
+      const uint8_t* __restrict in =
+          src.data.data() + (c.xmin[yy] - row_offset + y) * n;
       const int32_t w = k[y];
-      int32_t* a = acc.data();
-      for (size_t i = 0; i < n; ++i) a[i] += in[i] * w;
+      for (size_t i = 0; i < n; ++i) acc[i] += in[i] * w;
     }
-    uint8_t* out = dst.data.data() + yy * n;
-    for (size_t i = 0; i < n; ++i) out[i] = ClipFixed(acc[i]);
+    uint8_t* __restrict out = dst.data.data() + yy * n;
+    for (size_t i = 0; i < n; ++i) {
+      const int32_t v = acc[i] >> kPrecisionBits;
+      out[i] = static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
+    }
   }
 }
 
@@ -262,12 +466,13 @@ Image ResizeImageImpl(const Image& src, int out_h, int out_w) {
   int row_offset = 0;
   if (need_h) {
     const PilCoeffs hor = PrecomputePilCoeffs(src.width, out_w);
-    const std::vector<int32_t> kk = FixedPointCoeffs(hor.k);
+    const FixedTaps taps =
+        MakeFixedTaps(hor, FixedPointCoeffs(hor.k), src.width);
     // Only the rows the vertical pass reads (all of them without one).
     const int first = need_v ? ybox_first : 0;
     const int rows = need_v ? ybox_last - ybox_first : src.height;
     horizontal = Image(rows, out_w, C);
-    ResampleHorizontal<C>(src, first, rows, hor, kk, out_w, horizontal);
+    ResampleHorizontalDispatch<C>(src, first, rows, taps, out_w, horizontal);
     if (!need_v) return horizontal;
     v_src = &horizontal;
     row_offset = first;
@@ -337,13 +542,30 @@ void AffectedRange(const TorchCoeffs& c, int s0, int s1, int* lo, int* hi) {
 
 }  // namespace
 
-void HFlip(Image& image) {
-  const int c = image.channels;
+namespace {
+template <int C>
+void HFlipRows(Image& image) {
+  struct Pixel {
+    uint8_t v[C];
+  };
   for (int y = 0; y < image.height; ++y) {
-    uint8_t* row = image.data.data() + static_cast<size_t>(y) * image.width * c;
-    for (int l = 0, r = image.width - 1; l < r; ++l, --r) {
-      for (int k = 0; k < c; ++k) std::swap(row[l * c + k], row[r * c + k]);
-    }
+    Pixel* row = reinterpret_cast<Pixel*>(
+        image.data.data() + static_cast<size_t>(y) * image.width * C);
+    std::reverse(row, row + image.width);
+  }
+}
+}  // namespace
+
+void HFlip(Image& image) {
+  switch (image.channels) {
+    case 1:
+      return HFlipRows<1>(image);
+    case 2:
+      return HFlipRows<2>(image);
+    case 3:
+      return HFlipRows<3>(image);
+    default:
+      return HFlipRows<4>(image);
   }
 }
 
@@ -423,11 +645,22 @@ bool AnySet(const Mask& mask) {
                      [](uint8_t v) { return v != 0; });
 }
 
-Mask AffineMask(const Mask& src, const AffineMatrix& m) {
-  const int w = src.width, h = src.height;
-  Mask out(h, w);
-  const Box box = NonZeroBox(src);
-  if (box.empty()) return out;
+std::vector<Mask> AffineMasks(const std::vector<const Mask*>& srcs,
+                              const AffineMatrix& m) {
+  std::vector<Mask> outs;
+  if (srcs.empty()) return outs;
+  const int w = srcs[0]->width, h = srcs[0]->height;
+  Box box{h, 0, w, 0};
+  for (const Mask* src : srcs) {
+    outs.emplace_back(src->height, src->width);
+    const Box b = NonZeroBox(*src);
+    if (b.empty()) continue;
+    box.y0 = std::min(box.y0, b.y0);
+    box.y1 = std::max(box.y1, b.y1);
+    box.x0 = std::min(box.x0, b.x0);
+    box.x1 = std::max(box.x1, b.x1);
+  }
+  if (box.empty()) return outs;
   // Output pixels whose nearest source pixel can be set: their source
   // points lie in the box grown by one pixel. Map its corners forward
   // (inverse of m) and take the bounding box, plus a margin.
@@ -457,20 +690,41 @@ Mask AffineMask(const Mask& src, const AffineMatrix& m) {
     oy0 = clamp_to(std::floor(min_y) - 2, h);
     oy1 = clamp_to(std::ceil(max_y) + 2, h);
   }
+  if (ox0 >= ox1 || oy0 >= oy1) return outs;
+  // The source pixel of every output pixel of the region, once for all the
+  // masks (they share the frame's geometry); -1 outside the source.
+  const int cols = ox1 - ox0;
+  std::vector<int32_t> source(static_cast<size_t>(oy1 - oy0) * cols);
+  int32_t* __restrict idx = source.data();
   for (int y = oy0; y < oy1; ++y) {
     const double yin = y + 0.5;
-    uint8_t* row = out.data.data() + static_cast<size_t>(y) * w;
-    for (int x = ox0; x < ox1; ++x) {
+    for (int x = ox0; x < ox1; ++x, ++idx) {
       const double xin = x + 0.5;
       const double xs = m[0] * xin + m[1] * yin + m[2] - 0.5;
       const double ys = m[3] * xin + m[4] * yin + m[5] - 0.5;
-      const double xr = std::nearbyint(xs);
-      const double yr = std::nearbyint(ys);
+      *idx = -1;
+      // Far outside the image: no int conversion (overflow).
+      if (!(xs > -2.0 && xs < w + 1.0 && ys > -2.0 && ys < h + 1.0)) continue;
+      const int xr = RoundHalfEven(xs);
+      const int yr = RoundHalfEven(ys);
       if (xr < 0 || xr >= w || yr < 0 || yr >= h) continue;
-      row[x] = src.data[static_cast<size_t>(yr) * w + static_cast<size_t>(xr)];
+      *idx = yr * w + xr;
     }
   }
-  return out;
+  for (size_t k = 0; k < srcs.size(); ++k) {
+    const uint8_t* __restrict in = srcs[k]->data.data();
+    const int32_t* __restrict s = source.data();
+    for (int y = oy0; y < oy1; ++y) {
+      uint8_t* __restrict row =
+          outs[k].data.data() + static_cast<size_t>(y) * w + ox0;
+      for (int x = 0; x < cols; ++x, ++s) row[x] = *s < 0 ? 0 : in[*s];
+    }
+  }
+  return outs;
+}
+
+Mask AffineMask(const Mask& src, const AffineMatrix& m) {
+  return std::move(AffineMasks({&src}, m)[0]);
 }
 
 Image ResizeImage(const Image& src, int out_height, int out_width) {
@@ -565,7 +819,10 @@ Lut ComposeLuts(const Lut& first, const Lut& second) {
 bool IsIdentity(const Lut& lut) { return lut == IdentityLut(); }
 
 void ApplyLut(Image& image, const Lut& lut) {
-  for (uint8_t& v : image.data) v = lut[v];
+  uint8_t* __restrict p = image.data.data();
+  const uint8_t* __restrict t = lut.data();
+  const size_t n = image.data.size();
+  for (size_t i = 0; i < n; ++i) p[i] = t[p[i]];
 }
 
 int ApplyLutAndLumaMean(Image& image, const Lut& lut) {
@@ -583,15 +840,32 @@ int ApplyLutAndLumaMean(Image& image, const Lut& lut) {
   return static_cast<int>(mean + 0.5);
 }
 
-void AdjustSaturation(Image& image, const Lut& lut, float factor) {
+int LumaMean(const Image& image) {
   const size_t n = static_cast<size_t>(image.height) * image.width;
-  uint8_t* p = image.data.data();
+  const uint8_t* __restrict p = image.data.data();
+  uint64_t sum = 0;
+  for (size_t i = 0; i < n; ++i, p += 3) sum += Luma(p[0], p[1], p[2]);
+  const double mean = n == 0 ? 0.0 : static_cast<double>(sum) / n;
+  return static_cast<int>(mean + 0.5);
+}
+
+void AdjustSaturation(Image& image, const Lut& lut, float factor) {
+  // blend(luma, value) for every pair: 64 KB, cheaper than float math per
+  // sample.
+  std::vector<uint8_t> table(256 * 256);
+  for (int l = 0; l < 256; ++l) {
+    for (int v = 0; v < 256; ++v)
+      table[l * 256 + v] = BlendSample(l, v, factor);
+  }
+  const uint8_t* __restrict t = table.data();
+  const size_t n = static_cast<size_t>(image.height) * image.width;
+  uint8_t* __restrict p = image.data.data();
   for (size_t i = 0; i < n; ++i, p += 3) {
     const uint8_t r = lut[p[0]], g = lut[p[1]], b = lut[p[2]];
-    const int l = Luma(r, g, b);
-    p[0] = BlendSample(l, r, factor);
-    p[1] = BlendSample(l, g, factor);
-    p[2] = BlendSample(l, b, factor);
+    const uint8_t* row = t + Luma(r, g, b) * 256;
+    p[0] = row[r];
+    p[1] = row[g];
+    p[2] = row[b];
   }
 }
 

@@ -21,6 +21,7 @@
 
 #include <array>
 #include <cstdint>
+#include <vector>
 
 #include "data/codecs/image.h"
 
@@ -56,6 +57,10 @@ Image AffineImage(const Image& src, const AffineMatrix& m,
 // pixel (round half to even) of m * (x + 0.5, y + 0.5) - 0.5, 0 outside.
 // Only the region the mask's set pixels can reach is evaluated.
 Mask AffineMask(const Mask& src, const AffineMatrix& m);
+// AffineMask of several masks of one frame (same size), sharing the
+// coordinate computation.
+std::vector<Mask> AffineMasks(const std::vector<const Mask*>& srcs,
+                              const AffineMatrix& m);
 
 // Pillow's Image.resize((out_w, out_h), BILINEAR).
 Image ResizeImage(const Image& src, int out_height, int out_width);
@@ -110,6 +115,8 @@ void ApplyLut(Image& image, const Lut& lut);
 // Applies `lut` in place and returns int(mean luma of the result + 0.5), the
 // degenerate value of ImageEnhance.Contrast, in the same pass.
 int ApplyLutAndLumaMean(Image& image, const Lut& lut);
+// int(mean luma + 0.5), read only.
+int LumaMean(const Image& image);
 // ImageEnhance.Color(img).enhance(f) (torchvision adjust_saturation) after
 // applying `lut` to the input, in one pass.
 void AdjustSaturation(Image& image, const Lut& lut, float factor);

@@ -26,6 +26,54 @@ absl::Status RequireBytes(const VideoDatapoint& datapoint,
   return absl::OkStatus();
 }
 
+void FlushPendingTables(VideoDatapoint& datapoint) {
+  for (Frame& frame : datapoint.frames) frame.FlushPendingTable();
+}
+
+// Runs the jitter steps; `pending` (valid when has_pending) is the table
+// not yet applied to `image`, on entry and on return.
+void JitterSteps(Image& image, const ColorJitter::Params& params,
+                 ops::Lut& pending, bool& has_pending) {
+  // Brightness and contrast map every sample through a table (contrast once
+  // the current mean luma is known), so runs of them are composed into one
+  // table and applied in the pass that needs the image next.
+  for (int fn : params.order) {
+    switch (fn) {
+      case 0:
+        if (params.brightness != 1.0f) {
+          const ops::Lut b = ops::BrightnessLut(params.brightness);
+          pending = has_pending ? ops::ComposeLuts(pending, b) : b;
+          has_pending = true;
+        }
+        break;
+      case 1:
+        if (params.contrast != 1.0f) {
+          const int mean = has_pending
+                               ? ops::ApplyLutAndLumaMean(image, pending)
+                               : ops::LumaMean(image);
+          pending = ops::ContrastLut(mean, params.contrast);
+          has_pending = true;
+        }
+        break;
+      case 2:
+        if (params.saturation != 1.0f) {
+          ops::AdjustSaturation(image,
+                                has_pending ? pending : ops::IdentityLut(),
+                                params.saturation);
+          has_pending = false;
+        }
+        break;
+      case 3:
+        if (params.hue) {
+          if (has_pending) ops::ApplyLut(image, pending);
+          has_pending = false;
+          ops::AdjustHue(image, *params.hue);
+        }
+        break;
+    }
+  }
+}
+
 void FlipFrame(Frame& frame) {
   ops::HFlip(frame.image);
   for (Object& obj : frame.objects) ops::HFlip(obj.segment);
@@ -40,8 +88,8 @@ int RoundHalfEven(double v) { return static_cast<int>(std::nearbyint(v)); }
 
 absl::Status RandomHorizontalFlip::Apply(VideoDatapoint& datapoint,
                                          SampleContext& ctx) const {
-  // Mirroring commutes with the per-channel float table, so it is also
-  // valid after ToTensor.
+  // Mirroring commutes with the per-sample tables (pending byte table,
+  // float table), so it is also valid after ToTensor.
   if (consistent_) {
     if (Bernoulli(ctx.rng, p_)) {
       for (Frame& frame : datapoint.frames) FlipFrame(frame);
@@ -135,13 +183,15 @@ bool RandomAffine::TryTransform(VideoDatapoint& datapoint, Rng& rng) const {
     }
     const ops::AffineMatrix m =
         Matrix(params, frame.image.width, frame.image.height);
-    std::vector<Mask> masks;
-    masks.reserve(frame.objects.size());
-    for (const Object& obj : frame.objects) {
-      masks.push_back(ops::AffineMask(obj.segment, m));
-      // An object pushed out of the first frame: reject this draw. Nothing
-      // has been modified yet (frame 0 comes first).
-      if (t == 0 && !ops::AnySet(masks.back())) return false;
+    std::vector<const Mask*> segments;
+    for (const Object& obj : frame.objects) segments.push_back(&obj.segment);
+    std::vector<Mask> masks = ops::AffineMasks(segments, m);
+    if (t == 0) {
+      for (const Mask& mask : masks) {
+        // An object pushed out of the first frame: reject this draw.
+        // Nothing has been modified yet (frame 0 comes first).
+        if (!ops::AnySet(mask)) return false;
+      }
     }
     for (size_t i = 0; i < masks.size(); ++i) {
       frame.objects[i].segment = std::move(masks[i]);
@@ -156,6 +206,7 @@ absl::Status RandomAffine::Apply(VideoDatapoint& datapoint,
                                  SampleContext& ctx) const {
   if (datapoint.frames.empty()) return absl::OkStatus();
   if (absl::Status s = RequireBytes(datapoint, Name()); !s.ok()) return s;
+  FlushPendingTables(datapoint);
   for (int attempt = 0; attempt < options_.num_tentatives; ++attempt) {
     if (TryTransform(datapoint, ctx.rng)) return absl::OkStatus();
   }
@@ -227,6 +278,7 @@ void RandomResize::ResizeFrame(Frame& frame, int size) const {
 absl::Status RandomResize::Apply(VideoDatapoint& datapoint,
                                  SampleContext& ctx) const {
   if (absl::Status s = RequireBytes(datapoint, Name()); !s.ok()) return s;
+  FlushPendingTables(datapoint);
   auto draw = [&] {
     return sizes_[UniformInt(ctx.rng, 0,
                              static_cast<int64_t>(sizes_.size()) - 1)];
@@ -290,48 +342,21 @@ ColorJitter::Params ColorJitter::DrawParams(Rng& rng) const {
 }
 
 void ColorJitter::ApplyToImage(Image& image, const Params& params) {
-  // Brightness and contrast map every sample through a table (contrast once
-  // the current mean luma is known), so runs of them are composed into one
-  // table and applied in the pass that needs the image next.
-  ops::Lut pending = ops::IdentityLut();
+  ops::Lut pending;
   bool has_pending = false;
-  auto flush = [&] {
-    if (has_pending) ops::ApplyLut(image, pending);
-    pending = ops::IdentityLut();
-    has_pending = false;
-  };
-  for (int fn : params.order) {
-    switch (fn) {
-      case 0:
-        if (params.brightness != 1.0f) {
-          pending =
-              ops::ComposeLuts(pending, ops::BrightnessLut(params.brightness));
-          has_pending = true;
-        }
-        break;
-      case 1:
-        if (params.contrast != 1.0f) {
-          const int mean = ops::ApplyLutAndLumaMean(image, pending);
-          pending = ops::ContrastLut(mean, params.contrast);
-          has_pending = true;
-        }
-        break;
-      case 2:
-        if (params.saturation != 1.0f) {
-          ops::AdjustSaturation(image, pending, params.saturation);
-          pending = ops::IdentityLut();
-          has_pending = false;
-        }
-        break;
-      case 3:
-        if (params.hue) {
-          flush();
-          ops::AdjustHue(image, *params.hue);
-        }
-        break;
-    }
+  JitterSteps(image, params, pending, has_pending);
+  if (has_pending) ops::ApplyLut(image, pending);
+}
+
+void ColorJitter::ApplyToFrame(Frame& frame, const Params& params) {
+  ops::Lut pending = frame.pending_table.value_or(ops::Lut{});
+  bool has_pending = frame.pending_table.has_value();
+  JitterSteps(frame.image, params, pending, has_pending);
+  if (has_pending) {
+    frame.pending_table = pending;
+  } else {
+    frame.pending_table.reset();
   }
-  flush();
 }
 
 absl::Status ColorJitter::Apply(VideoDatapoint& datapoint,
@@ -341,7 +366,7 @@ absl::Status ColorJitter::Apply(VideoDatapoint& datapoint,
   if (consistent_) params = DrawParams(ctx.rng);
   for (Frame& frame : datapoint.frames) {
     if (!consistent_) params = DrawParams(ctx.rng);
-    ApplyToImage(frame.image, params);
+    ApplyToFrame(frame, params);
   }
   return absl::OkStatus();
 }
@@ -351,14 +376,18 @@ absl::Status ColorJitter::Apply(VideoDatapoint& datapoint,
 absl::Status RandomGrayscale::Apply(VideoDatapoint& datapoint,
                                     SampleContext& ctx) const {
   if (absl::Status s = RequireBytes(datapoint, Name()); !s.ok()) return s;
+  auto gray = [](Frame& frame) {
+    frame.FlushPendingTable();
+    ops::ToGrayscale(frame.image);
+  };
   if (consistent_) {
     if (Bernoulli(ctx.rng, p_)) {
-      for (Frame& frame : datapoint.frames) ops::ToGrayscale(frame.image);
+      for (Frame& frame : datapoint.frames) gray(frame);
     }
     return absl::OkStatus();
   }
   for (Frame& frame : datapoint.frames) {
-    if (Bernoulli(ctx.rng, p_)) ops::ToGrayscale(frame.image);
+    if (Bernoulli(ctx.rng, p_)) gray(frame);
   }
   return absl::OkStatus();
 }
@@ -368,13 +397,17 @@ absl::Status RandomGrayscale::Apply(VideoDatapoint& datapoint,
 absl::Status ToTensor::Apply(VideoDatapoint& datapoint,
                              SampleContext& /*ctx*/) const {
   if (absl::Status s = RequireBytes(datapoint, Name()); !s.ok()) return s;
-  ChannelTable table;
-  for (int v = 0; v < 256; ++v) {
-    // F.to_tensor: img.float().div(255).
-    const float value = static_cast<float>(v) / 255.0f;
-    table[0][v] = table[1][v] = table[2][v] = value;
+  for (Frame& frame : datapoint.frames) {
+    ChannelTable table;
+    for (int v = 0; v < 256; ++v) {
+      // The pending byte table first, then F.to_tensor: float(v) / 255.
+      const int u = frame.pending_table ? (*frame.pending_table)[v] : v;
+      const float value = static_cast<float>(u) / 255.0f;
+      table[0][v] = table[1][v] = table[2][v] = value;
+    }
+    frame.pending_table.reset();
+    frame.float_table = table;
   }
-  for (Frame& frame : datapoint.frames) frame.float_table = table;
   return absl::OkStatus();
 }
 
@@ -415,6 +448,7 @@ absl::Status RandomMosaicVideo::Apply(VideoDatapoint& datapoint,
           " frame is smaller than the ", grid_h_, "x", grid_w_, " grid"));
     }
   }
+  FlushPendingTables(datapoint);
   const int target_y = static_cast<int>(UniformInt(ctx.rng, 0, grid_h_ - 1));
   const int target_x = static_cast<int>(UniformInt(ctx.rng, 0, grid_w_ - 1));
   std::vector<bool> flip(static_cast<size_t>(grid_h_) * grid_w_, false);

@@ -172,6 +172,10 @@ class ColorJitter : public Transform {
   Params DrawParams(Rng& rng) const;
   // Applies the four adjustments in params.order to one image.
   static void ApplyToImage(Image& image, const Params& params);
+  // The same on a frame, leaving a trailing brightness/contrast table in
+  // frame.pending_table (and starting from the one there) instead of
+  // applying it: the next pass over the pixels does.
+  static void ApplyToFrame(Frame& frame, const Params& params);
 
  private:
   ColorJitter(bool consistent, Range b, Range c, Range s,

@@ -291,6 +291,35 @@ TEST(ColorJitterTest, FusedOrderEqualsStepByStep) {
   } while (std::next_permutation(order.begin(), order.end()));
 }
 
+TEST(ColorJitterTest, PendingTableFoldsIntoToTensor) {
+  // Brightness last: its table stays pending on the frame and ends in the
+  // float table; the values are those of applying it to the pixels.
+  ColorJitter::Params p;
+  p.order = {2, 1, 3, 0};
+  p.brightness = 1.1f;
+  p.contrast = 0.9f;
+  p.saturation = 1.05f;
+  VideoDatapoint lazy = MakeVideo(1);
+  ColorJitter::ApplyToFrame(lazy.frames[0], p);
+  EXPECT_TRUE(lazy.frames[0].pending_table.has_value());
+  VideoDatapoint eager = MakeVideo(1);
+  ColorJitter::ApplyToImage(eager.frames[0].image, p);
+  SampleContext ctx(0);
+  ASSERT_TRUE(ToTensor().Apply(lazy, ctx).ok());
+  ASSERT_TRUE(ToTensor().Apply(eager, ctx).ok());
+  EXPECT_FALSE(lazy.frames[0].pending_table.has_value());
+  EXPECT_TRUE(lazy.frames[0].ToTensor().equal(eager.frames[0].ToTensor()));
+  // A geometric transform applies the pending table first.
+  VideoDatapoint a = MakeVideo(1), b = MakeVideo(1);
+  ColorJitter::ApplyToFrame(a.frames[0], p);
+  ColorJitter::ApplyToImage(b.frames[0].image, p);
+  auto resize = RandomResize::Create({20}, true, std::nullopt, true);
+  ASSERT_TRUE((*resize)->Apply(a, ctx).ok());
+  ASSERT_TRUE((*resize)->Apply(b, ctx).ok());
+  EXPECT_FALSE(a.frames[0].pending_table.has_value());
+  EXPECT_EQ(a.frames[0].image.data, b.frames[0].image.data);
+}
+
 TEST(RandomGrayscaleTest, AllChannelsEqual) {
   RandomGrayscale gray(true, 1.0);
   VideoDatapoint v = MakeVideo(2);
