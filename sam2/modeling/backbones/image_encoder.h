@@ -52,6 +52,10 @@ class FpnNeckImpl : public torch::nn::Module {
       const std::vector<at::Tensor>& xs);
 
   const FpnNeckOptions& options() const { return options_; }
+  // convs[i].conv, i.e. lateral_convs()[0] works on the lowest resolution.
+  std::vector<torch::nn::Conv2d> lateral_convs() const {
+    return lateral_convs_;
+  }
 
   PositionEmbeddingSine position_encoding{nullptr};
   torch::nn::ModuleList convs{nullptr};  // of Sequential("conv": Conv2d)

@@ -1,0 +1,161 @@
+// Hiera blocks and windowing against the reference
+// (testdata/blocks_golden.pt, written by the reference modules on torch 1.13
+// / CPU / float32), plus trunk structure checks.
+#include "sam2/modeling/backbones/hieradet.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "sam2/modeling/backbones/utils.h"
+#include "sam2/modeling/test_util.h"
+
+namespace sam2::modeling {
+namespace {
+
+using testing::ForwardClose;
+using testing::Get;
+using testing::GradClose;
+using testing::LoadGolden;
+using testing::LoadPrefixed;
+using testing::TensorMap;
+
+const TensorMap& Golden() {
+  static const TensorMap* golden = new TensorMap(
+      LoadGolden("sam2/modeling/backbones/testdata/blocks_golden.pt"));
+  return *golden;
+}
+
+TEST(WindowPartition, PadsToWholeWindowsAndRoundTrips) {
+  at::Tensor x = Get(Golden(), "window.x");  // [2, 10, 11, 4]
+  auto [windows, pad_hw] = WindowPartition(x, 4);
+  EXPECT_EQ(pad_hw, (std::array<int64_t, 2>{12, 12}));
+  EXPECT_TRUE(at::equal(windows, Get(Golden(), "window.windows")));
+  EXPECT_TRUE(at::equal(WindowUnpartition(windows, 4, pad_hw, {10, 11}), x));
+  // The padding is zeros.
+  EXPECT_EQ(windows[8].slice(0, 2).abs().sum().item<float>(), 0.0f);
+}
+
+// Runs block `name` of the golden file in eval mode and compares output and
+// gradients (of the output weighted by the golden's random weights).
+void CheckBlock(const std::string& name,
+                const MultiScaleBlockOptions& options) {
+  MultiScaleBlock block(options);
+  LoadPrefixed(*block, Golden(), name + ".param.");
+  block->eval();
+  at::Tensor x = Get(Golden(), name + ".x").clone().requires_grad_();
+  at::Tensor out = block->forward(x);
+  EXPECT_TRUE(ForwardClose(out, Get(Golden(), name + ".out"))) << name;
+  (out * Get(Golden(), name + ".weight")).sum().backward();
+  const at::Tensor ref_grad_x = Get(Golden(), name + ".grad_x");
+  EXPECT_TRUE(GradClose(x.grad(), ref_grad_x, 0)) << name;
+  const double floor = 1e-6 * testing::MaxAbs(ref_grad_x);
+  for (const auto& item : block->named_parameters()) {
+    EXPECT_TRUE(GradClose(item.value().grad(),
+                          Get(Golden(), name + ".grad." + item.key()), floor))
+        << name << " " << item.key();
+  }
+}
+
+TEST(MultiScaleBlock, QPoolingInPaddedWindowsMatchesReference) {
+  // 10x10 in windows of 4 (padded to 12), q pooled to windows of 2 over the
+  // 5x5 pooled shortcut (padded to 6): both paddings are exercised.
+  MultiScaleBlockOptions options;
+  options.dim = 8;
+  options.dim_out = 16;
+  options.num_heads = 2;
+  options.q_stride = std::array<int64_t, 2>{2, 2};
+  options.window_size = 4;
+  CheckBlock("block_pool", options);
+}
+
+TEST(MultiScaleBlock, WindowNotDividingTheSizeMatchesReference) {
+  MultiScaleBlockOptions options;
+  options.dim = 8;
+  options.dim_out = 8;
+  options.num_heads = 2;
+  options.window_size = 5;  // on 12x13
+  CheckBlock("block_win5", options);
+}
+
+TEST(MultiScaleBlock, GlobalAttentionMatchesReference) {
+  MultiScaleBlockOptions options;
+  options.dim = 8;
+  options.dim_out = 8;
+  options.num_heads = 1;
+  options.window_size = 0;
+  CheckBlock("block_global", options);
+}
+
+TEST(Hiera, BuildsStagesLikeTheReference) {
+  // sam2.1_hiera_t: stages [1, 2, 7, 2], global attention in 5, 7, 9.
+  HieraOptions options;
+  options.stages = {1, 2, 7, 2};
+  options.global_att_blocks = {5, 7, 9};
+  options.window_pos_embed_bkg_spatial_size = {7, 7};
+  options.drop_path_rate = 0.2;
+  Hiera trunk(options);
+  EXPECT_EQ(trunk->stage_ends(), (std::vector<int64_t>{0, 2, 9, 11}));
+  EXPECT_EQ(trunk->channel_list(), (std::vector<int64_t>{768, 384, 192, 96}));
+  ASSERT_EQ(trunk->get_num_layers(), 12);
+  auto block = [&](int i) {
+    return trunk->blocks->ptr<MultiScaleBlockImpl>(i)->options();
+  };
+  // The window size lags a block behind the stage change.
+  EXPECT_EQ(block(0).window_size, 8);
+  EXPECT_EQ(block(1).window_size, 8);
+  EXPECT_TRUE(block(1).q_stride.has_value());
+  EXPECT_EQ(block(1).dim_out, 192);
+  EXPECT_EQ(block(1).num_heads, 2);
+  EXPECT_EQ(block(2).window_size, 4);
+  EXPECT_FALSE(block(2).q_stride.has_value());
+  EXPECT_EQ(block(3).window_size, 4);
+  EXPECT_EQ(block(4).window_size, 14);
+  EXPECT_EQ(block(5).window_size, 0);
+  EXPECT_EQ(block(10).window_size, 14);
+  EXPECT_TRUE(block(10).q_stride.has_value());
+  EXPECT_EQ(block(11).window_size, 7);
+  EXPECT_EQ(block(11).num_heads, 8);
+  // Linear stochastic depth.
+  EXPECT_DOUBLE_EQ(block(0).drop_path, 0.0);
+  EXPECT_NEAR(block(11).drop_path, 0.2, 1e-7);
+  EXPECT_NEAR(block(6).drop_path, 0.2 * 6 / 11, 1e-7);
+
+  EXPECT_EQ(trunk->get_layer_id("image_encoder.trunk.pos_embed"), 0);
+  EXPECT_EQ(trunk->get_layer_id("image_encoder.trunk.patch_embed.proj.weight"),
+            0);
+  EXPECT_EQ(trunk->get_layer_id("image_encoder.trunk.blocks.7.attn.qkv.weight"),
+            8);
+  EXPECT_EQ(trunk->get_layer_id("image_encoder.neck.convs.0.conv.weight"), 13);
+}
+
+TEST(Hiera, DropPathOnlyInTraining) {
+  HieraOptions options;
+  options.embed_dim = 8;
+  options.stages = {1, 1};
+  options.window_spec = {4, 2};
+  options.global_att_blocks = {};
+  options.q_pool = 1;
+  options.window_pos_embed_bkg_spatial_size = {4, 4};
+  options.drop_path_rate = 0.9;
+  Hiera trunk(options);
+  at::NoGradGuard no_grad;
+  at::Tensor image = at::randn({4, 3, 32, 32});
+  trunk->eval();
+  std::vector<at::Tensor> a = trunk->forward(image);
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[0].sizes(), (std::vector<int64_t>{4, 8, 8, 8}));
+  EXPECT_EQ(a[1].sizes(), (std::vector<int64_t>{4, 16, 4, 4}));
+  EXPECT_TRUE(at::equal(trunk->forward(image)[1], a[1]));
+  trunk->train();
+  at::manual_seed(0);
+  at::Tensor b = trunk->forward(image)[1];
+  EXPECT_FALSE(at::allclose(a[1], b));
+  at::manual_seed(0);
+  EXPECT_TRUE(at::equal(trunk->forward(image)[1], b));
+}
+
+}  // namespace
+}  // namespace sam2::modeling
