@@ -11,22 +11,52 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "data/transforms/image_ops.h"
 
 namespace sam2::data {
 namespace {
 
-// Writes `image` through `table` into a float [3, H, W] buffer.
+// Writes `image` through `table` into a float [3, H, W] buffer, mirrored
+// left-right when `mirror`.
 void WriteFloatPlanes(const Image& image, const ChannelTable& table,
-                      float* out) {
+                      bool mirror, float* out) {
   const size_t plane = static_cast<size_t>(image.height) * image.width;
   const uint8_t* __restrict in = image.data.data();
   float* __restrict r = out;
   float* __restrict g = out + plane;
   float* __restrict b = out + 2 * plane;
-  for (size_t i = 0; i < plane; ++i) {
-    r[i] = table[0][in[3 * i]];
-    g[i] = table[1][in[3 * i + 1]];
-    b[i] = table[2][in[3 * i + 2]];
+  if (!mirror) {
+    for (size_t i = 0; i < plane; ++i) {
+      r[i] = table[0][in[3 * i]];
+      g[i] = table[1][in[3 * i + 1]];
+      b[i] = table[2][in[3 * i + 2]];
+    }
+    return;
+  }
+  const int w = image.width;
+  for (int y = 0; y < image.height; ++y) {
+    const size_t row = static_cast<size_t>(y) * w;
+    for (int x = 0; x < w; ++x) {
+      const size_t i = row + x, o = row + (w - 1 - x);
+      r[o] = table[0][in[3 * i]];
+      g[o] = table[1][in[3 * i + 1]];
+      b[o] = table[2][in[3 * i + 2]];
+    }
+  }
+}
+
+// A 0/1 mask into bool bytes, mirrored left-right when `mirror`.
+void WriteMask(const Mask& mask, bool mirror, uint8_t* __restrict out) {
+  const uint8_t* __restrict in = mask.data.data();
+  const size_t n = static_cast<size_t>(mask.height) * mask.width;
+  if (!mirror) {
+    for (size_t i = 0; i < n; ++i) out[i] = in[i] != 0;
+    return;
+  }
+  const int w = mask.width;
+  for (int y = 0; y < mask.height; ++y) {
+    const size_t row = static_cast<size_t>(y) * w;
+    for (int x = 0; x < w; ++x) out[row + w - 1 - x] = in[row + x] != 0;
   }
 }
 
@@ -80,6 +110,13 @@ absl::Status CheckFrame(const Frame& frame, size_t video, size_t t) {
 }
 
 }  // namespace
+
+void Frame::FlushPendingFlip() {
+  if (!pending_hflip) return;
+  ops::HFlip(image);
+  for (Object& obj : objects) ops::HFlip(obj.segment);
+  pending_hflip = false;
+}
 
 void Frame::FlushPendingTable() {
   if (!pending_table) return;
@@ -148,14 +185,15 @@ at::Tensor TensorBufferPool::Empty(at::IntArrayRef sizes,
 
 at::Tensor Frame::ToTensor() const {
   const int64_t h = image.height, w = image.width;
-  if (pending_table) {
+  if (pending_table || pending_hflip) {
     Frame flushed = *this;
     flushed.FlushPendingTable();
+    flushed.FlushPendingFlip();
     return flushed.ToTensor();
   }
   if (is_float()) {
     at::Tensor out = at::empty({3, h, w}, at::kFloat);
-    WriteFloatPlanes(image, *float_table, out.data_ptr<float>());
+    WriteFloatPlanes(image, *float_table, false, out.data_ptr<float>());
     return out;
   }
   at::Tensor out = at::empty({3, h, w}, at::kByte);
@@ -282,15 +320,13 @@ absl::StatusOr<BatchedVideoDatapoint> Collate(
     for (int64_t b = 0; b < B; ++b) {
       const VideoDatapoint& video = batch[b];
       const Frame& frame = video.frames[t];
-      WriteFloatPlanes(frame.image, *frame.float_table,
+      WriteFloatPlanes(frame.image, *frame.float_table, frame.pending_hflip,
                        images + (t * B + b) * 3 * plane);
       for (const Object& obj : frame.objects) {
         const int64_t row = t * O + o;
         obj_to_frame[row * 2 + 0] = static_cast<int32_t>(t);
         obj_to_frame[row * 2 + 1] = static_cast<int32_t>(b);
-        uint8_t* __restrict mask = masks + row * plane;
-        const uint8_t* __restrict segment = obj.segment.data.data();
-        for (size_t i = 0; i < plane; ++i) mask[i] = segment[i] != 0;
+        WriteMask(obj.segment, frame.pending_hflip, masks + row * plane);
         ids[row * 3 + 0] = video.video_id;
         ids[row * 3 + 1] = obj.object_id;
         ids[row * 3 + 2] = obj.frame_index;

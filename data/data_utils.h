@@ -53,11 +53,19 @@ struct Frame {
   // Set by ToTensor: the frame is then the float tensor
   // [3, H, W] = float_table[c][image(y, x, c)].
   std::optional<ChannelTable> float_table;
+  // Set by RandomHorizontalFlip: the image and the masks are to be mirrored
+  // left-right. RandomAffine folds the mirror into its sampling
+  // (bit-exactly), other geometric transforms apply it first
+  // (FlushPendingFlip), colour transforms commute with it and collation
+  // writes the frame mirrored.
+  bool pending_hflip = false;
   std::vector<Object> objects;
 
   bool is_float() const { return float_table.has_value(); }
   // Applies pending_table to the pixels (no-op without one).
   void FlushPendingTable();
+  // Mirrors image and masks if pending_hflip (and clears it).
+  void FlushPendingFlip();
   // The frame as the reference's tensor: float [3, H, W] once ToTensor ran,
   // else uint8 [3, H, W].
   at::Tensor ToTensor() const;

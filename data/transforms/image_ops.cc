@@ -42,9 +42,17 @@ inline uint8_t Clip8(int v) {
 
 // ---------------------------------------------------------------- affine --
 
+// Column x of the source, or of its mirror image (M: the source as if it
+// had been flipped left-right first; the arithmetic is that of sampling the
+// flipped image, so the result is bit-identical to flipping, then sampling).
+template <bool M>
+inline int Col(int x, int w) {
+  return M ? w - 1 - x : x;
+}
+
 // Pillow's bilinear_filter32RGB / bilinear_filter8 for one output pixel;
 // false when the source point is outside the image.
-template <int C>
+template <int C, bool M>
 inline bool SampleBilinear(const Image& src, double xin, double yin,
                            uint8_t* out) {
   const int w = src.width, h = src.height;
@@ -59,8 +67,8 @@ inline bool SampleBilinear(const Image& src, double xin, double yin,
   const uint8_t* row0 = src.data.data() + Clamp(y, 0, h - 1) * stride;
   const bool has_row1 = y + 1 >= 0 && y + 1 < h;
   const uint8_t* row1 = has_row1 ? src.data.data() + (y + 1) * stride : row0;
-  const int x0 = Clamp(x, 0, w - 1) * C;
-  const int x1 = Clamp(x + 1, 0, w - 1) * C;
+  const int x0 = Col<M>(Clamp(x, 0, w - 1), w) * C;
+  const int x1 = Col<M>(Clamp(x + 1, 0, w - 1), w) * C;
   for (int c = 0; c < C; ++c) {
     double v1 = row0[x0 + c] + (row0[x1 + c] - row0[x0 + c]) * dx;
     double v2 = v1;
@@ -80,7 +88,7 @@ inline double Cubic(double v1, double v2, double v3, double v4, double d) {
 }
 
 // Pillow's bicubic_filter32RGB / bicubic_filter8.
-template <int C>
+template <int C, bool M>
 inline bool SampleBicubic(const Image& src, double xin, double yin,
                           uint8_t* out) {
   const int w = src.width, h = src.height;
@@ -95,7 +103,7 @@ inline bool SampleBicubic(const Image& src, double xin, double yin,
   --y;
   const size_t stride = static_cast<size_t>(w) * C;
   int xs[4];
-  for (int i = 0; i < 4; ++i) xs[i] = Clamp(x + i, 0, w - 1) * C;
+  for (int i = 0; i < 4; ++i) xs[i] = Col<M>(Clamp(x + i, 0, w - 1), w) * C;
   const uint8_t* rows[4];
   bool valid[4];
   rows[0] = src.data.data() + Clamp(y, 0, h - 1) * stride;
@@ -121,13 +129,17 @@ inline bool SampleBicubic(const Image& src, double xin, double yin,
 }
 
 // Pillow's nearest_filter for the generic transform path.
-template <int C>
+template <int C, bool M>
 inline bool SampleNearest(const Image& src, double xin, double yin,
                           uint8_t* out) {
   const int x = xin < 0.0 ? -1 : static_cast<int>(xin);
   const int y = yin < 0.0 ? -1 : static_cast<int>(yin);
   if (x < 0 || x >= src.width || y < 0 || y >= src.height) return false;
-  std::memcpy(out, &src.data[(static_cast<size_t>(y) * src.width + x) * C], C);
+  std::memcpy(
+      out,
+      &src.data[(static_cast<size_t>(y) * src.width + Col<M>(x, src.width)) *
+                C],
+      C);
   return true;
 }
 
@@ -168,7 +180,7 @@ inline __m128 LoadPixel4(const uint8_t* p) {
 // of Pillow's double: a result differs by one level only when the exact
 // value lies within ~1e-5 of an integer (a few samples per million; the
 // tests bound it). Pixels at the border go through SampleBilinear (double).
-template <int C>
+template <int C, bool M>
 void AffineBilinearLoop(const Image& src, const AffineMatrix& a,
                         const Rgb& fill, Image& dst) {
   uint8_t fill_px[C];
@@ -195,17 +207,18 @@ void AffineBilinearLoop(const Image& src, const AffineMatrix& a,
       // floor() for values >= -0.5.
       const int x0 = xf < 0.0 ? -1 : static_cast<int>(xf);
       const int y0 = yf < 0.0 ? -1 : static_cast<int>(yf);
-      // The 4-byte loads read one byte past the right neighbour: not for
-      // the very last pixel of the buffer.
+      // The 4-byte loads read one byte past the rightmost neighbour (in
+      // memory): not for the very last pixel of the buffer.
 #if SAM2_HAVE_SSE2
       if (C == 3 && x0 >= 0 && x0 + 1 < w && y0 >= 0 && y0 + 1 < h &&
-          (y0 + 2 < h || x0 + 2 < w)) {
+          (y0 + 2 < h || (M ? x0 > 0 : x0 + 2 < w))) {
         const __m128 dx = _mm_set1_ps(static_cast<float>(xf - x0));
         const __m128 dy = _mm_set1_ps(static_cast<float>(yf - y0));
-        const uint8_t* p0 = base + y0 * stride + x0 * C;
+        const uint8_t* p0 = base + y0 * stride + Col<M>(x0, w) * C;
         const uint8_t* p1 = p0 + stride;
-        const __m128 v00 = LoadPixel4(p0), v01 = LoadPixel4(p0 + C);
-        const __m128 v10 = LoadPixel4(p1), v11 = LoadPixel4(p1 + C);
+        const int next = M ? -C : C;
+        const __m128 v00 = LoadPixel4(p0), v01 = LoadPixel4(p0 + next);
+        const __m128 v10 = LoadPixel4(p1), v11 = LoadPixel4(p1 + next);
         const __m128 v1 = _mm_add_ps(v00, _mm_mul_ps(_mm_sub_ps(v01, v00), dx));
         const __m128 v2 = _mm_add_ps(v10, _mm_mul_ps(_mm_sub_ps(v11, v10), dx));
         const __m128 v = _mm_add_ps(v1, _mm_mul_ps(_mm_sub_ps(v2, v1), dy));
@@ -217,24 +230,35 @@ void AffineBilinearLoop(const Image& src, const AffineMatrix& a,
         continue;
       }
 #endif
-      SampleBilinear<C>(src, xs, ys, out);
+      SampleBilinear<C, M>(src, xs, ys, out);
     }
+  }
+}
+
+template <int C, bool M>
+void AffineDispatch(const Image& src, const AffineMatrix& m,
+                    Interpolation interpolation, const Rgb& fill, Image& dst) {
+  switch (interpolation) {
+    case Interpolation::kNearest:
+      AffineLoop<C, SampleNearest<C, M>>(src, m, fill, dst);
+      break;
+    case Interpolation::kBilinear:
+      AffineBilinearLoop<C, M>(src, m, fill, dst);
+      break;
+    case Interpolation::kBicubic:
+      AffineLoop<C, SampleBicubic<C, M>>(src, m, fill, dst);
+      break;
   }
 }
 
 template <int C>
 void AffineDispatch(const Image& src, const AffineMatrix& m,
-                    Interpolation interpolation, const Rgb& fill, Image& dst) {
-  switch (interpolation) {
-    case Interpolation::kNearest:
-      AffineLoop<C, SampleNearest<C>>(src, m, fill, dst);
-      break;
-    case Interpolation::kBilinear:
-      AffineBilinearLoop<C>(src, m, fill, dst);
-      break;
-    case Interpolation::kBicubic:
-      AffineLoop<C, SampleBicubic<C>>(src, m, fill, dst);
-      break;
+                    Interpolation interpolation, const Rgb& fill, bool mirror,
+                    Image& dst) {
+  if (mirror) {
+    AffineDispatch<C, true>(src, m, interpolation, fill, dst);
+  } else {
+    AffineDispatch<C, false>(src, m, interpolation, fill, dst);
   }
 }
 
@@ -600,20 +624,21 @@ AffineMatrix InverseAffineMatrix(double cx, double cy, double angle_deg,
 }
 
 Image AffineImage(const Image& src, const AffineMatrix& m,
-                  Interpolation interpolation, const Rgb& fill) {
+                  Interpolation interpolation, const Rgb& fill,
+                  bool mirror_source) {
   Image dst(src.height, src.width, src.channels);
   switch (src.channels) {
     case 1:
-      AffineDispatch<1>(src, m, interpolation, fill, dst);
+      AffineDispatch<1>(src, m, interpolation, fill, mirror_source, dst);
       break;
     case 3:
-      AffineDispatch<3>(src, m, interpolation, fill, dst);
+      AffineDispatch<3>(src, m, interpolation, fill, mirror_source, dst);
       break;
     case 4:
-      AffineDispatch<4>(src, m, interpolation, fill, dst);
+      AffineDispatch<4>(src, m, interpolation, fill, mirror_source, dst);
       break;
     default:
-      AffineDispatch<2>(src, m, interpolation, fill, dst);
+      AffineDispatch<2>(src, m, interpolation, fill, mirror_source, dst);
       break;
   }
   return dst;
@@ -646,15 +671,20 @@ bool AnySet(const Mask& mask) {
 }
 
 std::vector<Mask> AffineMasks(const std::vector<const Mask*>& srcs,
-                              const AffineMatrix& m) {
+                              const AffineMatrix& m, bool mirror_source) {
   std::vector<Mask> outs;
   if (srcs.empty()) return outs;
   const int w = srcs[0]->width, h = srcs[0]->height;
   Box box{h, 0, w, 0};
   for (const Mask* src : srcs) {
     outs.emplace_back(src->height, src->width);
-    const Box b = NonZeroBox(*src);
+    Box b = NonZeroBox(*src);
     if (b.empty()) continue;
+    if (mirror_source) {  // the box of the mirrored mask
+      const int x0 = b.x0;
+      b.x0 = src->width - b.x1;
+      b.x1 = src->width - x0;
+    }
     box.y0 = std::min(box.y0, b.y0);
     box.y1 = std::max(box.y1, b.y1);
     box.x0 = std::min(box.x0, b.x0);
@@ -708,7 +738,7 @@ std::vector<Mask> AffineMasks(const std::vector<const Mask*>& srcs,
       const int xr = RoundHalfEven(xs);
       const int yr = RoundHalfEven(ys);
       if (xr < 0 || xr >= w || yr < 0 || yr >= h) continue;
-      *idx = yr * w + xr;
+      *idx = yr * w + (mirror_source ? w - 1 - xr : xr);
     }
   }
   for (size_t k = 0; k < srcs.size(); ++k) {
@@ -723,8 +753,8 @@ std::vector<Mask> AffineMasks(const std::vector<const Mask*>& srcs,
   return outs;
 }
 
-Mask AffineMask(const Mask& src, const AffineMatrix& m) {
-  return std::move(AffineMasks({&src}, m)[0]);
+Mask AffineMask(const Mask& src, const AffineMatrix& m, bool mirror_source) {
+  return std::move(AffineMasks({&src}, m, mirror_source)[0]);
 }
 
 Image ResizeImage(const Image& src, int out_height, int out_width) {

@@ -49,18 +49,24 @@ enum class Interpolation { kNearest, kBilinear, kBicubic };
 // the output the size of the input: output pixel (x, y) samples the source at
 // m * (x + 0.5, y + 0.5); a source point outside [0, W) x [0, H) gives
 // `fill` (channels beyond 3 get 0); bilinear/bicubic clamp neighbours at the
-// edges and truncate to 8 bits.
+// edges and truncate to 8 bits. Bilinear RGB interpolates in float32 inside
+// the image (Pillow: double): one level off for a few samples per million.
+// mirror_source: transform the left-right mirror image of `src` (bit-exactly
+// what HFlip then AffineImage gives, without the flip pass).
 Image AffineImage(const Image& src, const AffineMatrix& m,
-                  Interpolation interpolation, const Rgb& fill);
+                  Interpolation interpolation, const Rgb& fill,
+                  bool mirror_source = false);
 
 // torchvision's tensor F.affine(mask, ..., NEAREST, fill=0): nearest source
 // pixel (round half to even) of m * (x + 0.5, y + 0.5) - 0.5, 0 outside.
 // Only the region the mask's set pixels can reach is evaluated.
-Mask AffineMask(const Mask& src, const AffineMatrix& m);
+Mask AffineMask(const Mask& src, const AffineMatrix& m,
+                bool mirror_source = false);
 // AffineMask of several masks of one frame (same size), sharing the
 // coordinate computation.
 std::vector<Mask> AffineMasks(const std::vector<const Mask*>& srcs,
-                              const AffineMatrix& m);
+                              const AffineMatrix& m,
+                              bool mirror_source = false);
 
 // Pillow's Image.resize((out_w, out_h), BILINEAR).
 Image ResizeImage(const Image& src, int out_height, int out_width);

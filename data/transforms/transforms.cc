@@ -74,9 +74,11 @@ void JitterSteps(Image& image, const ColorJitter::Params& params,
   }
 }
 
-void FlipFrame(Frame& frame) {
-  ops::HFlip(frame.image);
-  for (Object& obj : frame.objects) ops::HFlip(obj.segment);
+// Flips lazily: the next geometric transform folds or applies it.
+void FlipFrame(Frame& frame) { frame.pending_hflip = !frame.pending_hflip; }
+
+void FlushPendingFlips(VideoDatapoint& datapoint) {
+  for (Frame& frame : datapoint.frames) frame.FlushPendingFlip();
 }
 
 // Python's round() for the sizes: half to even.
@@ -185,7 +187,9 @@ bool RandomAffine::TryTransform(VideoDatapoint& datapoint, Rng& rng) const {
         Matrix(params, frame.image.width, frame.image.height);
     std::vector<const Mask*> segments;
     for (const Object& obj : frame.objects) segments.push_back(&obj.segment);
-    std::vector<Mask> masks = ops::AffineMasks(segments, m);
+    // A pending flip is folded into the sampling (bit-exact).
+    std::vector<Mask> masks =
+        ops::AffineMasks(segments, m, frame.pending_hflip);
     if (t == 0) {
       for (const Mask& mask : masks) {
         // An object pushed out of the first frame: reject this draw.
@@ -197,7 +201,8 @@ bool RandomAffine::TryTransform(VideoDatapoint& datapoint, Rng& rng) const {
       frame.objects[i].segment = std::move(masks[i]);
     }
     frame.image = ops::AffineImage(frame.image, m, options_.image_interpolation,
-                                   options_.image_mean);
+                                   options_.image_mean, frame.pending_hflip);
+    frame.pending_hflip = false;
   }
   return true;
 }
@@ -279,6 +284,7 @@ absl::Status RandomResize::Apply(VideoDatapoint& datapoint,
                                  SampleContext& ctx) const {
   if (absl::Status s = RequireBytes(datapoint, Name()); !s.ok()) return s;
   FlushPendingTables(datapoint);
+  FlushPendingFlips(datapoint);
   auto draw = [&] {
     return sizes_[UniformInt(ctx.rng, 0,
                              static_cast<int64_t>(sizes_.size()) - 1)];
@@ -449,6 +455,7 @@ absl::Status RandomMosaicVideo::Apply(VideoDatapoint& datapoint,
     }
   }
   FlushPendingTables(datapoint);
+  FlushPendingFlips(datapoint);
   const int target_y = static_cast<int>(UniformInt(ctx.rng, 0, grid_h_ - 1));
   const int target_x = static_cast<int>(UniformInt(ctx.rng, 0, grid_w_ - 1));
   std::vector<bool> flip(static_cast<size_t>(grid_h_) * grid_w_, false);

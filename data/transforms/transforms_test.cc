@@ -53,7 +53,15 @@ bool IsBinary(const Mask& m) {
   return true;
 }
 
-bool SameFrame(const Frame& a, const Frame& b) {
+// The frame with its pending table and flip applied.
+Frame Settled(Frame f) {
+  f.FlushPendingTable();
+  f.FlushPendingFlip();
+  return f;
+}
+
+bool SameFrame(const Frame& lazy_a, const Frame& lazy_b) {
+  const Frame a = Settled(lazy_a), b = Settled(lazy_b);
   if (a.image.data != b.image.data) return false;
   for (size_t i = 0; i < a.objects.size(); ++i) {
     if (a.objects[i].segment.data != b.objects[i].segment.data) return false;
@@ -72,6 +80,10 @@ TEST(RandomHorizontalFlipTest, FlipsImageAndMasksTogether) {
   VideoDatapoint v = original;
   SampleContext ctx(1);
   ASSERT_TRUE(RandomHorizontalFlip(true, 1.0).Apply(v, ctx).ok());
+  for (Frame& f : v.frames) {
+    EXPECT_TRUE(f.pending_hflip);  // lazy
+    f = Settled(f);
+  }
   for (int t = 0; t < 3; ++t) {
     EXPECT_TRUE(SameFrame(v.frames[t], Flipped(original.frames[t])));
     // The flipped mask lies mirrored: object 1 was in the left half.
@@ -99,6 +111,58 @@ TEST(RandomHorizontalFlipTest, PerFrameDrawsDiffer) {
   }
   EXPECT_GT(flipped, total / 4);
   EXPECT_LT(flipped, 3 * total / 4);
+}
+
+TEST(RandomHorizontalFlipTest, LazyFlipFoldedIntoAffineIsExact) {
+  for (ops::Interpolation interp :
+       {ops::Interpolation::kBilinear, ops::Interpolation::kBicubic}) {
+    RandomAffineOptions o;
+    o.degrees = {25};
+    o.shear = {20};
+    o.scale = Range{0.8, 1.2};
+    o.translate = std::array<double, 2>{0.1, 0.1};
+    o.image_interpolation = interp;
+    auto affine = RandomAffine::Create(o);
+    ASSERT_TRUE(affine.ok());
+    for (uint64_t seed = 0; seed < 6; ++seed) {
+      // Lazy: flag set by the flip, folded by the affine.
+      VideoDatapoint lazy = MakeVideo(2, false);
+      SampleContext c1(seed);
+      ASSERT_TRUE(RandomHorizontalFlip(true, 1.0).Apply(lazy, c1).ok());
+      EXPECT_TRUE(lazy.frames[0].pending_hflip);
+      ASSERT_TRUE((*affine)->Apply(lazy, c1).ok());
+      // Eager: pixels flipped first.
+      VideoDatapoint eager = MakeVideo(2, false);
+      SampleContext c2(seed);
+      Bernoulli(c2.rng, 1.0);  // the flip's draw
+      for (Frame& f : eager.frames) f = Flipped(f);
+      ASSERT_TRUE((*affine)->Apply(eager, c2).ok());
+      for (int t = 0; t < 2; ++t) {
+        EXPECT_FALSE(lazy.frames[t].pending_hflip) << seed;
+        const Frame a = Settled(lazy.frames[t]);
+        ASSERT_EQ(a.image.data, eager.frames[t].image.data) << seed;
+        for (size_t i = 0; i < a.objects.size(); ++i) {
+          ASSERT_EQ(a.objects[i].segment.data,
+                    eager.frames[t].objects[i].segment.data);
+        }
+      }
+    }
+  }
+}
+
+TEST(RandomHorizontalFlipTest, PendingFlipIsCollatedMirrored) {
+  VideoDatapoint v = MakeVideo(2, false);
+  SampleContext ctx(0);
+  ASSERT_TRUE(RandomHorizontalFlip(true, 1.0).Apply(v, ctx).ok());
+  ASSERT_TRUE(ToTensor().Apply(v, ctx).ok());
+  VideoDatapoint settled = v;
+  for (Frame& f : settled.frames) f.FlushPendingFlip();
+  auto a = Collate({v}, "k");
+  auto b = Collate({settled}, "k");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE(a->img_batch.equal(b->img_batch));
+  EXPECT_TRUE(a->masks.equal(b->masks));
+  EXPECT_TRUE(v.frames[1].ToTensor().equal(settled.frames[1].ToTensor()));
 }
 
 TEST(RandomAffineTest, KeepsMasksBinaryAndConsistent) {
