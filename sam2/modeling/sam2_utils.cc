@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
+#include <torch/csrc/autograd/grad_mode.h>
 #include <torch/version.h>
 
 #include <cmath>
@@ -65,6 +66,25 @@ at::Tensor Get1dSinePe(const at::Tensor& pos_inds, int64_t dim,
   dim_t = at::pow(temperature, 2 * at::div(dim_t, 2, "floor") / pe_dim);
   at::Tensor pos_embed = pos_inds.unsqueeze(-1) / dim_t;
   return at::cat({pos_embed.sin(), pos_embed.cos()}, -1);
+}
+
+void CopyParametersAndBuffers(const torch::nn::Module& source,
+                              torch::nn::Module& target) {
+  at::NoGradGuard no_grad;
+  auto copy_all = [](const torch::OrderedDict<std::string, at::Tensor>& from,
+                     torch::OrderedDict<std::string, at::Tensor> to) {
+    TORCH_CHECK(from.size() == to.size(),
+                "CopyParametersAndBuffers: modules differ in structure");
+    for (const auto& item : from) {
+      at::Tensor* dst = to.find(item.key());
+      TORCH_CHECK(dst != nullptr && dst->sizes() == item.value().sizes(),
+                  "CopyParametersAndBuffers: no matching tensor for ",
+                  item.key());
+      dst->copy_(item.value());
+    }
+  };
+  copy_all(source.named_parameters(), target.named_parameters());
+  copy_all(source.named_buffers(), target.named_buffers());
 }
 
 CondFrameSelection SelectClosestCondFrames(

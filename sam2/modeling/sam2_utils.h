@@ -59,6 +59,14 @@ at::Tensor ScaledDotProductAttention(const at::Tensor& q, const at::Tensor& k,
 at::Tensor Get1dSinePe(const at::Tensor& pos_inds, int64_t dim,
                        double temperature = 10000.0);
 
+// The reference's get_clones(module, N) deep-copies one freshly initialised
+// module, so all N layers start from the same weights. LibTorch modules here
+// are not Cloneable: build N modules from the same options, then copy the
+// first one's parameters and buffers into the others with this. Names and
+// shapes must match (checked).
+void CopyParametersAndBuffers(const torch::nn::Module& source,
+                              torch::nn::Module& target);
+
 // Result of SelectClosestCondFrames: frame indices in the order the reference
 // dicts would iterate them (this order decides the concatenation order of
 // memories and object pointers downstream).

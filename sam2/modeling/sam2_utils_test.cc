@@ -189,6 +189,20 @@ TEST(SelectClosestCondFrames, BeforeAfterThenClosest) {
   EXPECT_EQ(unselected, (std::map<int64_t, std::string>{{1, "a"}}));
 }
 
+TEST(CopyParametersAndBuffers, MakesIdenticalClones) {
+  MLP a(MLPOptions(4, 8, 2, 2));
+  MLP b(MLPOptions(4, 8, 2, 2));
+  at::Tensor x = at::randn({3, 4});
+  EXPECT_FALSE(at::equal(a->forward(x), b->forward(x)));
+  CopyParametersAndBuffers(*a, *b);
+  EXPECT_TRUE(at::equal(a->forward(x), b->forward(x)));
+  // Copies, not shared storage.
+  EXPECT_NE(a->linears()[0]->weight.data_ptr(),
+            b->linears()[0]->weight.data_ptr());
+  MLP other(MLPOptions(4, 8, 2, 3));
+  EXPECT_THROW(CopyParametersAndBuffers(*a, *other), c10::Error);
+}
+
 TEST(ScaledDotProductAttention, MatchesSoftmaxFormula) {
   at::Tensor q = at::randn({2, 3, 5, 8});
   at::Tensor k = at::randn({2, 3, 7, 8});
