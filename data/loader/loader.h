@@ -16,6 +16,8 @@
 //    error in its turn; the loader then moves on to the next batch.
 //  - The destructor stops the workers (they finish at most the sample they
 //    are on) and joins them.
+// StartEpoch / Restore / Next are for one consumer thread; the getters may
+// be called from any thread.
 #ifndef SAM2_DATA_LOADER_LOADER_H_
 #define SAM2_DATA_LOADER_LOADER_H_
 
