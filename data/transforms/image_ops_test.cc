@@ -456,6 +456,46 @@ TEST(ColourTest, SaturationZeroIsGrayscale) {
   EXPECT_EQ(a.data, b.data);
 }
 
+TEST(ColourTest, SaturationEqualsPillowBlendPerSample) {
+  const Image original = RandomImage(17, 23, 3, 12);
+  Lut shift;  // a non-identity pending table
+  for (int v = 0; v < 256; ++v) shift[v] = static_cast<uint8_t>(255 - v);
+  for (float f : {0.0f, 0.5f, 0.97f, 1.03f, 1.8f, 3.0f}) {
+    for (bool with_table : {false, true}) {
+      Image image = original;
+      AdjustSaturation(image, with_table ? shift : IdentityLut(), f);
+      for (size_t i = 0; i < image.data.size(); i += 3) {
+        uint8_t px[3];
+        for (int c = 0; c < 3; ++c) {
+          px[c] =
+              with_table ? shift[original.data[i + c]] : original.data[i + c];
+        }
+        const int l = Luma(px[0], px[1], px[2]);
+        for (int c = 0; c < 3; ++c) {
+          ASSERT_EQ(image.data[i + c], BlendSample(l, px[c], f))
+              << f << " " << with_table << " " << i;
+        }
+      }
+    }
+  }
+}
+
+TEST(ColourTest, LumaMeanAndGrayscale) {
+  const Image image = RandomImage(19, 31, 3, 13);
+  uint64_t sum = 0;
+  for (size_t i = 0; i < image.data.size(); i += 3) {
+    sum += Luma(image.data[i], image.data[i + 1], image.data[i + 2]);
+  }
+  const double n = 19 * 31;
+  EXPECT_EQ(LumaMean(image), static_cast<int>(sum / n + 0.5));
+  Image gray = image;
+  ToGrayscale(gray);
+  for (size_t i = 0; i < image.data.size(); i += 3) {
+    ASSERT_EQ(gray.data[i],
+              Luma(image.data[i], image.data[i + 1], image.data[i + 2]));
+  }
+}
+
 TEST(ColourTest, FusedLutEqualsSequential) {
   Image a = RandomImage(6, 7, 3, 10);
   Image b = a;
