@@ -184,7 +184,11 @@ std::vector<OptionEntry> ApplyLayerDecay(
 std::vector<NamedParameter> EnumerateParameters(
     const torch::nn::Module& model) {
   std::map<std::string, std::string> owner_class;
-  for (const auto& item : model.named_modules()) {
+  // Without include_self: that needs the module to live in a shared_ptr.
+  for (const auto& p : model.named_parameters(/*recurse=*/false)) {
+    owner_class[p.key()] = model.name();
+  }
+  for (const auto& item : model.named_modules("", /*include_self=*/false)) {
     for (const auto& p : item.value()->named_parameters(/*recurse=*/false)) {
       const std::string full =
           item.key().empty() ? p.key() : item.key() + "." + p.key();

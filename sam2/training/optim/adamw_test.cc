@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <torch/nn/modules/linear.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -134,6 +135,34 @@ TEST(AdamWTest, StateRoundTripsAndStepsContinue) {
   (*oa)->Step();
   (*ob)->Step();
   EXPECT_TRUE(at::equal(a[0].param, b[0].param));
+}
+
+struct TwoLayersImpl : torch::nn::Module {
+  TwoLayersImpl() {
+    encoder = register_module("image_encoder", torch::nn::Linear(2, 2));
+    head = register_module("head", torch::nn::Linear(2, 1));
+  }
+  torch::nn::Linear encoder{nullptr}, head{nullptr};
+};
+
+TEST(AdamWTest, FrozenParametersGetNoUpdate) {
+  TwoLayersImpl model;
+  config::OptimConfig c;
+  c.add_lr()->mutable_scheduler()->mutable_constant()->set_value(0.1);
+  c.add_frozen_param_patterns("image_encoder.*");
+  auto optimizer = AdamW::Create(model, c);
+  ASSERT_TRUE(optimizer.ok()) << optimizer.status();
+  EXPECT_EQ((*optimizer)->params().size(), 2u);  // head.weight, head.bias
+  EXPECT_FALSE(model.encoder->weight.requires_grad());
+  const at::Tensor encoder_before = model.encoder->weight.clone();
+  const at::Tensor head_before = model.head->weight.clone();
+  const at::Tensor loss =
+      model.head->forward(model.encoder->forward(at::ones({4, 2}))).sum();
+  loss.backward();
+  EXPECT_FALSE(model.encoder->weight.grad().defined());
+  (*optimizer)->Step();
+  EXPECT_TRUE(at::equal(model.encoder->weight, encoder_before));
+  EXPECT_FALSE(at::equal(model.head->weight, head_before));
 }
 
 TEST(ParamGroupTest, OverlappingPatternsAreAnError) {

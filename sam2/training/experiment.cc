@@ -1,0 +1,208 @@
+#include "sam2/training/experiment.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <numeric>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "sam2/checkpoint/state_dict.h"
+#include "sam2/checkpoint/torch_file.h"
+#include "sam2/training/atomic_file.h"
+#include "sam2/training/checkpoint_store.h"
+#include "sam2/training/data_builder.h"
+#include "sam2/training/model_builder.h"
+#include "sam2/training/optim/adamw.h"
+#include "sam2/training/run_log.h"
+#include "sam2/training/tensorboard/event_writer.h"
+#include "sam2/training/trainer.h"
+
+namespace sam2::training {
+namespace {
+
+TrainerOptions TrainerOptionsFromConfig(const config::Experiment& e,
+                                        const RunOptions& run) {
+  TrainerOptions o;
+  o.mode = e.trainer().mode();
+  o.max_epochs = e.trainer().max_epochs();
+  o.seed_value = e.trainer().seed_value();
+  o.val_epoch_freq = e.trainer().val_epoch_freq();
+  o.max_consecutive_nonfinite_losses =
+      e.trainer().max_consecutive_nonfinite_losses();
+  o.gradient_accumulation_steps = e.optim().gradient_accumulation_steps();
+  o.log_freq = e.logging().log_freq();
+  o.log_scalar_frequency = e.logging().log_scalar_frequency();
+  o.checkpoint_dir = e.checkpoint().save_dir();
+  o.save_freq = e.checkpoint().save_freq();
+  o.save_list.assign(e.checkpoint().save_list().begin(),
+                     e.checkpoint().save_list().end());
+  o.save_every_steps = e.checkpoint().save_every_steps();
+  o.resume_from = e.checkpoint().resume_from();
+  o.stop_after_steps = run.stop_after_steps;
+  return o;
+}
+
+// The reference's model_weight_initializer, applied when the run does not
+// resume from its own checkpoint.
+absl::Status InitializeWeights(const config::ModelWeightInitializerConfig& c,
+                               torch::nn::Module& model, RunLog& log) {
+  std::vector<std::string> keys(c.ckpt_state_dict_keys().begin(),
+                                c.ckpt_state_dict_keys().end());
+  auto state_dict = checkpoint::LoadStateDict(c.checkpoint_path(), keys);
+  if (!state_dict.ok()) return state_dict.status();
+  checkpoint::LoadOptions options;
+  options.strict = c.strict();
+  options.ignore_missing_keys.assign(c.ignore_missing_keys().begin(),
+                                     c.ignore_missing_keys().end());
+  options.ignore_unexpected_keys.assign(c.ignore_unexpected_keys().begin(),
+                                        c.ignore_unexpected_keys().end());
+  auto report = checkpoint::LoadStateDictIntoModel(model, *state_dict, options,
+                                                   c.checkpoint_path());
+  if (!report.ok()) return report.status();
+  log.Info(absl::StrCat("Initialised the model from ", c.checkpoint_path(),
+                        " (", state_dict->size(), " tensors; ",
+                        report->missing.size(), " missing, ",
+                        report->unexpected.size(), " unexpected)"));
+  return absl::OkStatus();
+}
+
+bool ResumeCheckpointExists(const config::Experiment& e) {
+  std::error_code ec;
+  return !e.checkpoint().resume_from().empty() ||
+         std::filesystem::is_regular_file(
+             e.checkpoint().save_dir() + "/checkpoint.pt", ec);
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+}  // namespace
+
+absl::Status RunExperiment(const config::LoadedExperiment& loaded,
+                           const RunOptions& run,
+                           distributed::Collectives& world) {
+  const config::Experiment& e = loaded.experiment;
+  if (e.trainer().accelerator() == "cuda") {
+    // Debian's LibTorch is CPU-only; a CUDA build would pick the device here.
+    return absl::UnimplementedError(
+        "trainer.accelerator \"cuda\" needs a CUDA build (bazel build "
+        "--config=cuda) and the CUDA training path, which is not implemented "
+        "yet; set trainer { accelerator: \"cpu\" } to train on the CPU");
+  }
+  if (e.trainer().num_threads() > 0)
+    at::set_num_threads(e.trainer().num_threads());
+
+  const std::string& root = e.launcher().experiment_log_dir();
+  auto log = RunLog::Open(e.logging().log_dir(), world.rank());
+  if (!log.ok()) return log.status();
+  if (world.is_main()) {
+    absl::Status saved =
+        WriteStringAtomically(root + "/config.pbtxt", config::ToText(e));
+    if (!saved.ok()) return saved;
+  }
+  (*log)->Info(absl::StrCat("Experiment ", loaded.name, " (", loaded.path,
+                            "), logs in ", root));
+
+  // Model and task.
+  auto model_options = ModelOptionsFromConfig(e.model());
+  if (!model_options.ok()) return model_options.status();
+  model_options->seed = e.trainer().seed_value();
+  SAM2Train model(*model_options);
+  int64_t parameters = 0;
+  for (const at::Tensor& p : model->parameters()) parameters += p.numel();
+  (*log)->Info(absl::StrFormat("Model: %.2fM parameters", parameters / 1e6));
+  if (e.checkpoint().has_model_weight_initializer() &&
+      !ResumeCheckpointExists(e)) {
+    absl::Status s = InitializeWeights(
+        e.checkpoint().model_weight_initializer(), *model, **log);
+    if (!s.ok()) return s;
+  }
+  Sam2TrainTask task(model, LossOptionsFromConfig(e.loss()));
+
+  // Optimizer (training modes).
+  std::unique_ptr<optim::AdamW> optimizer;
+  if (e.trainer().mode() != "val") {
+    auto created = optim::AdamW::Create(*model, e.optim());
+    if (!created.ok()) return created.status();
+    optimizer = std::move(*created);
+    (*log)->Info(absl::StrCat("Optimizer: AdamW, ", optimizer->params().size(),
+                              " trainable tensors in ",
+                              optimizer->groups().size(), " groups"));
+  }
+
+  // Data.
+  DataBuildContext context;
+  context.seed = static_cast<uint64_t>(e.trainer().seed_value());
+  context.rank = world.rank();
+  context.world_size = world.world_size();
+  RunLog* log_ptr = log->get();
+  context.on_warning = [log_ptr](const std::string& m) { log_ptr->Warning(m); };
+  std::unique_ptr<LoaderBatchSource> train_data, val_data;
+  if (e.data().has_train() && e.trainer().mode() != "val") {
+    auto loader = BuildDataLoader(e.data().train(), context, "data.train");
+    if (!loader.ok()) return loader.status();
+    train_data = std::make_unique<LoaderBatchSource>(std::move(*loader));
+  }
+  if (e.data().has_val() && e.trainer().mode() != "train_only") {
+    auto loader = BuildDataLoader(e.data().val(), context, "data.val");
+    if (!loader.ok()) return loader.status();
+    val_data = std::make_unique<LoaderBatchSource>(std::move(*loader));
+  }
+
+  std::unique_ptr<tensorboard::EventWriter> tensorboard;
+  if (e.logging().tensorboard() && world.is_main() &&
+      run.benchmark_steps == 0) {
+    auto writer = tensorboard::EventWriter::Create(
+        e.logging().tensorboard_dir(), e.logging().flush_secs());
+    if (!writer.ok()) return writer.status();
+    tensorboard = std::move(*writer);
+  }
+  TorchCheckpointStore store;
+  TrainerParts parts;
+  parts.task = &task;
+  parts.optimizer = optimizer.get();
+  parts.train_data = train_data.get();
+  parts.val_data = val_data.get();
+  parts.checkpoints = &store;
+  parts.scalars = tensorboard.get();
+  parts.log = log->get();
+  parts.collectives = &world;
+  Trainer trainer(TrainerOptionsFromConfig(e, run), parts);
+
+  if (run.benchmark_steps > 0) {
+    auto result = trainer.Benchmark(run.benchmark_steps);
+    if (!result.ok()) return result.status();
+    // The first step warms up allocators and caches: not in the median.
+    std::vector<double> steps(result->step_seconds.begin() +
+                                  (result->step_seconds.size() > 1 ? 1 : 0),
+                              result->step_seconds.end());
+    std::printf("median_data_s %.4f\n", Median(result->data_seconds));
+    std::printf("peak_rss_mb %.1f\n", result->peak_rss_mb);
+    std::printf("median_step_s %.4f\n", Median(steps));
+    return absl::OkStatus();
+  }
+  absl::Status status = trainer.Run();
+  if (!status.ok()) return status;
+  const std::vector<double>& losses = trainer.step_losses();
+  if (!losses.empty()) {
+    const size_t k = std::min<size_t>(10, losses.size());
+    const double first =
+        std::accumulate(losses.begin(), losses.begin() + k, 0.0) / k;
+    const double last =
+        std::accumulate(losses.end() - k, losses.end(), 0.0) / k;
+    (*log)->Info(absl::StrFormat(
+        "Done: %d steps; mean core_loss of the first %d steps %.4f, of the "
+        "last %d steps %.4f",
+        trainer.state().step, k, first, k, last));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace sam2::training

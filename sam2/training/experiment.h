@@ -1,0 +1,29 @@
+// Runs an experiment config end to end: builds the model, the optimizer, the
+// data, the logs and the checkpoint store, initialises from a checkpoint if
+// asked, and trains (resuming if a checkpoint exists), validates or
+// benchmarks.
+#ifndef SAM2_TRAINING_EXPERIMENT_H_
+#define SAM2_TRAINING_EXPERIMENT_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "configs/loader.h"
+#include "distributed/collectives.h"
+
+namespace sam2::training {
+
+struct RunOptions {
+  // > 0: time this many training steps instead of training.
+  int64_t benchmark_steps = 0;
+  // > 0: stop after this many optimizer steps (as a preempted job).
+  int64_t stop_after_steps = 0;
+};
+
+absl::Status RunExperiment(const config::LoadedExperiment& loaded,
+                           const RunOptions& options,
+                           distributed::Collectives& world);
+
+}  // namespace sam2::training
+
+#endif  // SAM2_TRAINING_EXPERIMENT_H_

@@ -1,0 +1,37 @@
+// From the experiment config to the model: ModelConfig -> SAM2TrainOptions,
+// LossConfig -> the loss options, and the trainer's task that runs SAM2Train
+// and the loss on a batch.
+#ifndef SAM2_TRAINING_MODEL_BUILDER_H_
+#define SAM2_TRAINING_MODEL_BUILDER_H_
+
+#include "absl/status/statusor.h"
+#include "configs/experiment.pb.h"
+#include "sam2/training/loss_fns.h"
+#include "sam2/training/sam2_train.h"
+#include "sam2/training/trainer.h"
+
+namespace sam2::training {
+
+absl::StatusOr<SAM2TrainOptions> ModelOptionsFromConfig(
+    const config::ModelConfig& config);
+MultiStepMultiMasksAndIousOptions LossOptionsFromConfig(
+    const config::LossConfig& config);
+
+// SAM2Train + MultiStepMultiMasksAndIous as the trainer's task.
+class Sam2TrainTask : public TrainTask {
+ public:
+  Sam2TrainTask(SAM2Train model, MultiStepMultiMasksAndIousOptions loss);
+  torch::nn::Module& model() override { return *model_; }
+  void SeedStep(uint64_t seed) override { model_->set_seed(seed); }
+  absl::StatusOr<LossDict> Forward(
+      const data::BatchedVideoDatapoint& batch) override;
+  SAM2Train& sam2() { return model_; }
+
+ private:
+  SAM2Train model_;
+  MultiStepMultiMasksAndIousOptions loss_;
+};
+
+}  // namespace sam2::training
+
+#endif  // SAM2_TRAINING_MODEL_BUILDER_H_
