@@ -66,8 +66,8 @@ class SAM2TrainParityTest : public testing::Test {
     delete state_;
   }
 
-  SAM2Train LoadModel() {
-    SAM2Train model(ParitySmallOptions());
+  SAM2Train LoadModel(const SAM2TrainOptions& options = ParitySmallOptions()) {
+    SAM2Train model(options);
     auto report = checkpoint::LoadStateDictIntoModel(*model, *state_, {},
                                                      "parity_small_model.pt");
     EXPECT_TRUE(report.ok()) << report.status();
@@ -314,6 +314,87 @@ TEST_F(SAM2TrainParityTest, PointPromptTrackingLossAndGradients) {
   errors_.Print();
 }
 
+std::vector<int64_t> ToVector(const at::Tensor& t) {
+  const at::Tensor c = t.to(at::kLong).contiguous();
+  return std::vector<int64_t>(c.data_ptr<int64_t>(),
+                              c.data_ptr<int64_t>() + c.numel());
+}
+
+// Tracks `input` with the frames the reference drew with numpy
+// (plan.init_cond_frames, plan.frames_to_add_correction_pt in `ref`) and
+// clicks at the GT centres on the initial frames (eval prompts).
+std::vector<FrameOutput> TrackWithReferencePlan(
+    SAM2TrainImpl& model, const TrackingInput& input,
+    const std::map<std::string, at::Tensor>& ref) {
+  PromptPlan plan = model.prepare_prompt_inputs(input);
+  plan.init_cond_frames = ToVector(ref.at("plan.init_cond_frames"));
+  plan.frames_to_add_correction_pt =
+      ToVector(ref.at("plan.frames_to_add_correction_pt"));
+  plan.frames_not_in_init_cond.clear();
+  for (int64_t t = 0; t < plan.num_frames; ++t) {
+    if (std::find(plan.init_cond_frames.begin(), plan.init_cond_frames.end(),
+                  t) == plan.init_cond_frames.end()) {
+      plan.frames_not_in_init_cond.push_back(t);
+    }
+  }
+  plan.point_inputs_per_frame.clear();
+  for (int64_t t : plan.init_cond_frames) {
+    const PointPrompt click =
+        SampleOnePointFromErrorCenter(plan.gt_masks_per_frame[t], at::Tensor());
+    plan.point_inputs_per_frame[t] = {click.coords, click.labels};
+  }
+  return model.forward_tracking(std::nullopt, plan, input);
+}
+
+// Compares per-frame low-res masks, object scores, memories, per-step IoUs
+// and clicks with a scenario file; returns the number of negative clicks.
+int64_t CompareScenario(const std::string& name,
+                        const std::vector<FrameOutput>& outs,
+                        const std::map<std::string, at::Tensor>& ref,
+                        ErrorLog& errors) {
+  int64_t negative_clicks = 0;
+  for (size_t t = 0; t < outs.size(); ++t) {
+    const FrameOutput& out = outs[t];
+    const std::string f = "frame" + std::to_string(t);
+    auto expect_close = [&](const std::string& key, const at::Tensor& ours,
+                            const std::string& group) {
+      const at::Tensor& expected = ref.at(key);
+      ASSERT_EQ(ours.sizes(), expected.sizes()) << key;
+      const double err = (ours.detach() - expected).abs().max().item<double>();
+      EXPECT_LE(err, 1e-3 * std::max(1.0, expected.abs().max().item<double>()))
+          << key;
+      errors.Add(name + "." + group, err);
+    };
+    expect_close(f + ".pred_masks", out.pred_masks, "masks_low_res");
+    expect_close(f + ".object_score_logits",
+                 out.multistep_object_score_logits.back(), "object_scores");
+    expect_close(f + ".maskmem_features", out.maskmem_features,
+                 "maskmem_features");
+    const int64_t num_steps = ref.at(f + ".num_steps").item<int64_t>();
+    EXPECT_EQ(static_cast<int64_t>(out.multistep_pred_ious.size()), num_steps)
+        << f;
+    for (int64_t s = 0;
+         s < std::min<int64_t>(num_steps, out.multistep_pred_ious.size());
+         ++s) {
+      const std::string p = f + ".step" + std::to_string(s);
+      expect_close(p + ".ious", out.multistep_pred_ious[s], "ious");
+      const auto& points = out.multistep_point_inputs[s];
+      EXPECT_EQ(points.has_value(), ref.count(p + ".point_coords") > 0) << p;
+      if (!points.has_value() || !ref.count(p + ".point_coords")) continue;
+      EXPECT_TRUE(at::equal(points->point_coords, ref.at(p + ".point_coords")))
+          << p << "\nours " << points->point_coords << "\nref "
+          << ref.at(p + ".point_coords");
+      EXPECT_TRUE(at::equal(points->point_labels.to(at::kInt),
+                            ref.at(p + ".point_labels").to(at::kInt)))
+          << p;
+      if (s == num_steps - 1) {
+        negative_clicks += (points->point_labels == 0).sum().item<int64_t>();
+      }
+    }
+  }
+  return negative_clicks;
+}
+
 // The fixture's random model predicts every object absent, so its masks are
 // all NO_OBJ_SCORE and its clicks never move. This scenario shifts the object
 // score head so that objects appear: real masks, best-of-multimask choices,
@@ -338,69 +419,10 @@ TEST_F(SAM2TrainParityTest, ObjectsPresentWithCorrectionsOnThreeFrames) {
   o.pt_sampling_for_eval = PointSamplingMethod::kCenter;
   const TrackingInput input = Input();
 
-  // The reference drew its frames with numpy; we take its choice.
-  PromptPlan plan = model->prepare_prompt_inputs(input);
-  auto to_vector = [](const at::Tensor& t) {
-    const at::Tensor c = t.to(at::kLong).contiguous();
-    return std::vector<int64_t>(c.data_ptr<int64_t>(),
-                                c.data_ptr<int64_t>() + c.numel());
-  };
-  plan.init_cond_frames = to_vector(ref.at("plan.init_cond_frames"));
-  plan.frames_to_add_correction_pt =
-      to_vector(ref.at("plan.frames_to_add_correction_pt"));
-  plan.frames_not_in_init_cond.clear();
-  for (int64_t t = 0; t < plan.num_frames; ++t) {
-    if (std::find(plan.init_cond_frames.begin(), plan.init_cond_frames.end(),
-                  t) == plan.init_cond_frames.end()) {
-      plan.frames_not_in_init_cond.push_back(t);
-    }
-  }
-  plan.point_inputs_per_frame.clear();
-  for (int64_t t : plan.init_cond_frames) {
-    const PointPrompt click =
-        SampleOnePointFromErrorCenter(plan.gt_masks_per_frame[t], at::Tensor());
-    plan.point_inputs_per_frame[t] = {click.coords, click.labels};
-  }
   const std::vector<FrameOutput> outs =
-      model->forward_tracking(std::nullopt, plan, input);
-
-  int64_t negative_clicks = 0;
-  for (size_t t = 0; t < outs.size(); ++t) {
-    const FrameOutput& out = outs[t];
-    const std::string f = "frame" + std::to_string(t);
-    auto expect_close = [&](const std::string& key, const at::Tensor& ours,
-                            const std::string& group) {
-      const at::Tensor& expected = ref.at(key);
-      ASSERT_EQ(ours.sizes(), expected.sizes()) << key;
-      const double err = (ours.detach() - expected).abs().max().item<double>();
-      EXPECT_LE(err, 1e-3 * std::max(1.0, expected.abs().max().item<double>()))
-          << key;
-      errors_.Add("objects_present." + group, err);
-    };
-    expect_close(f + ".pred_masks", out.pred_masks, "masks_low_res");
-    expect_close(f + ".object_score_logits",
-                 out.multistep_object_score_logits.back(), "object_scores");
-    expect_close(f + ".maskmem_features", out.maskmem_features,
-                 "maskmem_features");
-    const int64_t num_steps = ref.at(f + ".num_steps").item<int64_t>();
-    ASSERT_EQ(static_cast<int64_t>(out.multistep_pred_ious.size()), num_steps);
-    for (int64_t s = 0; s < num_steps; ++s) {
-      const std::string p = f + ".step" + std::to_string(s);
-      expect_close(p + ".ious", out.multistep_pred_ious[s], "ious");
-      const auto& points = out.multistep_point_inputs[s];
-      ASSERT_EQ(points.has_value(), ref.count(p + ".point_coords") > 0) << p;
-      if (!points.has_value()) continue;
-      EXPECT_TRUE(at::equal(points->point_coords, ref.at(p + ".point_coords")))
-          << p << "\nours " << points->point_coords << "\nref "
-          << ref.at(p + ".point_coords");
-      EXPECT_TRUE(at::equal(points->point_labels.to(at::kInt),
-                            ref.at(p + ".point_labels").to(at::kInt)))
-          << p;
-      if (s == num_steps - 1) {
-        negative_clicks += (points->point_labels == 0).sum().item<int64_t>();
-      }
-    }
-  }
+      TrackWithReferencePlan(*model, input, ref);
+  const int64_t negative_clicks =
+      CompareScenario("objects_present", outs, ref, errors_);
   EXPECT_GT(negative_clicks, 0);  // the scenario exercises negative clicks
 
   const MultiStepMultiMasksAndIous loss_fn(ParitySmallLossOptions());
@@ -409,6 +431,52 @@ TEST_F(SAM2TrainParityTest, ObjectsPresentWithCorrectionsOnThreeFrames) {
   ExpectLossesClose(losses, ref, errors_);
   losses.at(kCoreLossKey).backward();
   ExpectGradientsClose(*model, ref, {}, errors_);
+  errors_.Print();
+}
+
+// SAM2Base knobs the fixture leaves at their config values (testdata/knobs.pt,
+// from /work/notes/model_b_tools/gen_knobs.py): 8 frames, 4 conditioning
+// frames of which only the 2 closest are attended (the others serve as
+// ordinary memories), a memory stride of 2, non-overlapping and binarised
+// masks for the memory, soft no-object pointers, unsigned temporal encodings
+// of pointers from past and future, at most 3 pointers.
+TEST_F(SAM2TrainParityTest, MemoryKnobsOnEightFrames) {
+  auto loaded =
+      checkpoint::LoadTensorDict(Runfile("sam2/training/testdata/knobs.pt"));
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const std::map<std::string, at::Tensor> ref(loaded->begin(), loaded->end());
+
+  SAM2TrainOptions options = ParitySmallOptions();
+  modeling::SAM2BaseOptions& b = options.base;
+  b.max_cond_frames_in_attn = 2;
+  b.memory_temporal_stride_for_eval = 2;
+  b.non_overlap_masks_for_mem_enc = true;
+  b.binarize_mask_from_pts_for_mem_enc = true;
+  b.soft_no_obj_ptr = true;
+  b.only_obj_ptrs_in_the_past_for_eval = false;
+  b.use_signed_tpos_enc_to_obj_ptrs = false;
+  b.max_obj_ptrs_in_encoder = 3;
+  options.prob_to_use_pt_input_for_eval = 1.0;
+  options.num_correction_pt_per_frame = 3;
+  options.pt_sampling_for_eval = PointSamplingMethod::kCenter;
+  SAM2Train model = LoadModel(options);
+  at::NoGradGuard no_grad;
+  model->sam_mask_decoder->pred_obj_score_mlp->linears()[2]->bias.add_(2.0);
+
+  const at::Tensor order = ref.at("frame_order").to(at::kLong);
+  const int64_t num_frames = order.size(0);
+  TrackingInput input;
+  input.img_batch = io().at("input.img_batch").index_select(0, order);
+  input.masks = io().at("input.masks").index_select(0, order);
+  input.obj_to_frame_idx =
+      at::stack({at::arange(num_frames).unsqueeze(1).expand({num_frames, 2}),
+                 at::zeros({num_frames, 2}, at::kLong)},
+                -1)
+          .to(at::kInt);
+  const std::vector<FrameOutput> outs =
+      TrackWithReferencePlan(*model, input, ref);
+  ASSERT_EQ(static_cast<int64_t>(outs.size()), num_frames);
+  CompareScenario("knobs", outs, ref, errors_);
   errors_.Print();
 }
 
