@@ -42,6 +42,10 @@ const std::vector<sam2::config::FlagSpec>& JobFlags() {
        "print timings; the last two lines are 'peak_rss_mb X' and "
        "'median_step_s X' (forward, loss, backward, clip, optimizer step)",
        "0"},
+      {"profile_trace", "FILE",
+       "with --benchmark_steps: also write a Chrome trace (chrome://tracing, "
+       "Perfetto) of every LibTorch operator of the timed steps to FILE",
+       ""},
       {"stop_after_steps", "N",
        "stop after N optimizer steps as a preempted job would (checkpoints "
        "as configured); for testing resume",
@@ -98,6 +102,11 @@ int main(int argc, char** argv) {
     }
     (std::string(flag) == "benchmark_steps" ? options.benchmark_steps
                                             : options.stop_after_steps) = *v;
+  }
+  options.profile_trace = cl->Get("profile_trace");
+  if (!options.profile_trace.empty() && options.benchmark_steps == 0) {
+    std::cerr << "train: --profile_trace needs --benchmark_steps\n";
+    return 2;
   }
   std::unique_ptr<distributed::Collectives> world =
       distributed::MakeSingleProcessCollectives();

@@ -41,6 +41,11 @@ absl::Status TorchCheckpointStore::Save(const std::string& path,
   put_int("nonfinite_skipped", c.nonfinite_skipped);
   trainer.Set("time_elapsed",
               Value::Tensor(at::scalar_tensor(c.time_elapsed, at::kDouble)));
+  if (c.loss_scale > 0) {
+    trainer.Set("loss_scale",
+                Value::Tensor(at::scalar_tensor(c.loss_scale, at::kDouble)));
+    put_int("loss_scale_growth_tracker", c.loss_scale_growth_tracker);
+  }
   Value top = Value::Dict();
   top.Set("model", Named(c.model));
   top.Set("optimizer", Named(c.optimizer));
@@ -86,6 +91,14 @@ absl::StatusOr<TrainerCheckpoint> TorchCheckpointStore::Load(
   const Value* elapsed = trainer->Find("time_elapsed");
   if (elapsed != nullptr && elapsed->kind() == Value::Kind::kTensor) {
     c.time_elapsed = elapsed->as_tensor().item<double>();
+  }
+  const Value* scale = trainer->Find("loss_scale");
+  if (scale != nullptr && scale->kind() == Value::Kind::kTensor) {
+    c.loss_scale = scale->as_tensor().item<double>();
+    absl::StatusOr<int64_t> tracker =
+        GetInt(*trainer, "loss_scale_growth_tracker", path);
+    if (!tracker.ok()) return tracker.status();
+    c.loss_scale_growth_tracker = *tracker;
   }
   return c;
 }

@@ -28,6 +28,8 @@ TEST(TorchCheckpointStoreTest, RoundTripAndOfficialModelPart) {
   c.val_step = 5;
   c.nonfinite_skipped = 1;
   c.time_elapsed = 12.5;
+  c.loss_scale = 32768.0;
+  c.loss_scale_growth_tracker = 17;
   TorchCheckpointStore store;
   const std::string path = Temp("trainer.pt");
   ASSERT_TRUE(store.Save(path, c).ok());
@@ -39,6 +41,8 @@ TEST(TorchCheckpointStoreTest, RoundTripAndOfficialModelPart) {
   EXPECT_EQ(back->val_step, 5);
   EXPECT_EQ(back->nonfinite_skipped, 1);
   EXPECT_DOUBLE_EQ(back->time_elapsed, 12.5);
+  EXPECT_EQ(back->loss_scale, 32768.0);
+  EXPECT_EQ(back->loss_scale_growth_tracker, 17);
   ASSERT_EQ(back->model.size(), 2u);
   EXPECT_TRUE(at::equal(back->model[0].second, c.model[0].second));
   EXPECT_TRUE(at::equal(back->optimizer[1].second, c.optimizer[1].second));

@@ -1,21 +1,26 @@
 #include "sam2/training/experiment.h"
 
 #include <ATen/Parallel.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <numeric>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "sam2/checkpoint/state_dict.h"
 #include "sam2/checkpoint/torch_file.h"
 #include "sam2/training/atomic_file.h"
+#include "sam2/training/autocast.h"
 #include "sam2/training/checkpoint_store.h"
 #include "sam2/training/data_builder.h"
+#include "sam2/training/device.h"
 #include "sam2/training/model_builder.h"
 #include "sam2/training/optim/adamw.h"
+#include "sam2/training/optim/grad_scaler.h"
 #include "sam2/training/run_log.h"
 #include "sam2/training/tensorboard/event_writer.h"
 #include "sam2/training/trainer.h"
@@ -89,13 +94,9 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
                            const RunOptions& run,
                            distributed::Collectives& world) {
   const config::Experiment& e = loaded.experiment;
-  if (e.trainer().accelerator() == "cuda") {
-    // Debian's LibTorch is CPU-only; a CUDA build would pick the device here.
-    return absl::UnimplementedError(
-        "trainer.accelerator \"cuda\" needs a CUDA build (bazel build "
-        "--config=cuda) and the CUDA training path, which is not implemented "
-        "yet; set trainer { accelerator: \"cpu\" } to train on the CPU");
-  }
+  absl::StatusOr<c10::Device> device =
+      ResolveDevice(e.trainer().accelerator(), world.local_rank());
+  if (!device.ok()) return device.status();
   if (e.trainer().num_threads() > 0)
     at::set_num_threads(e.trainer().num_threads());
 
@@ -124,7 +125,29 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
         e.checkpoint().model_weight_initializer(), *model, **log);
     if (!s.ok()) return s;
   }
-  Sam2TrainTask task(model, LossOptionsFromConfig(e.loss()));
+  model->to(*device);
+  // As the reference, whose torch.cuda.amp.autocast is a no-op on the CPU:
+  // mixed precision on GPUs only, float32 on the CPU.
+  TaskDeviceOptions task_device;
+  task_device.device = *device;
+  task_device.autocast = e.optim().amp_enabled() && device->is_cuda();
+  if (task_device.autocast) {
+    auto dtype = ParseAmpDtype(e.optim().amp_dtype());
+    if (!dtype.ok()) return dtype.status();
+    task_device.autocast_dtype = *dtype;
+  }
+  (*log)->Info(absl::StrCat(
+      "Device: ", device->str(),
+      task_device.autocast
+          ? absl::StrCat(", autocast to ", e.optim().amp_dtype(),
+                         " with loss scaling")
+          : (e.optim().amp_enabled() ? " (optim.amp_enabled applies to CUDA "
+                                       "only: float32 on the CPU)"
+                                     : ", float32")));
+  Sam2TrainTask task(model, LossOptionsFromConfig(e.loss()), task_device);
+  // The reference's trainer enables its GradScaler with amp, for bfloat16 too.
+  std::unique_ptr<optim::GradScaler> grad_scaler;
+  if (task_device.autocast) grad_scaler = std::make_unique<optim::GradScaler>();
 
   // Optimizer (training modes).
   std::unique_ptr<optim::AdamW> optimizer;
@@ -174,10 +197,15 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
   parts.scalars = tensorboard.get();
   parts.log = log->get();
   parts.collectives = &world;
+  parts.grad_scaler = grad_scaler.get();
   Trainer trainer(TrainerOptionsFromConfig(e, run), parts);
 
   if (run.benchmark_steps > 0) {
+    // The profiler writes its trace when the guard goes out of scope.
+    std::optional<torch::autograd::profiler::RecordProfile> profile;
+    if (!run.profile_trace.empty()) profile.emplace(run.profile_trace);
     auto result = trainer.Benchmark(run.benchmark_steps);
+    profile.reset();
     if (!result.ok()) return result.status();
     // The first step warms up allocators and caches: not in the median.
     std::vector<double> steps(result->step_seconds.begin() +

@@ -6,6 +6,7 @@
 #define SAM2_TRAINING_EXPERIMENT_H_
 
 #include <cstdint>
+#include <string>
 
 #include "absl/status/status.h"
 #include "configs/loader.h"
@@ -18,6 +19,8 @@ struct RunOptions {
   int64_t benchmark_steps = 0;
   // > 0: stop after this many optimizer steps (as a preempted job).
   int64_t stop_after_steps = 0;
+  // With benchmark_steps: Chrome trace of the operators of the timed steps.
+  std::string profile_trace;
 };
 
 absl::Status RunExperiment(const config::LoadedExperiment& loaded,

@@ -1,6 +1,7 @@
 #include "sam2/training/model_builder.h"
 
 #include "absl/strings/str_cat.h"
+#include "sam2/training/autocast.h"
 
 namespace sam2::training {
 namespace {
@@ -221,15 +222,24 @@ MultiStepMultiMasksAndIousOptions LossOptionsFromConfig(
 }
 
 Sam2TrainTask::Sam2TrainTask(SAM2Train model,
-                             MultiStepMultiMasksAndIousOptions loss)
-    : model_(std::move(model)), loss_(loss) {}
+                             MultiStepMultiMasksAndIousOptions loss,
+                             TaskDeviceOptions device)
+    : model_(std::move(model)), loss_(loss), device_(device) {}
 
 absl::StatusOr<LossDict> Sam2TrainTask::Forward(
-    const data::BatchedVideoDatapoint& batch) {
+    const data::BatchedVideoDatapoint& host_batch) {
+  // On the CPU To() returns the same tensors. (The loader does not pin its
+  // batches yet, so a copy to a GPU does not overlap with compute.)
+  const data::BatchedVideoDatapoint batch =
+      host_batch.To(device_.device, /*non_blocking=*/true);
   TrackingInput input;
   input.img_batch = batch.img_batch;
   input.obj_to_frame_idx = batch.obj_to_frame_idx;
   input.masks = batch.masks;
+  // The reference's trainer wraps the forward pass and the loss (not the
+  // backward pass) in autocast.
+  AutocastScope autocast(device_.autocast, device_.device.type(),
+                         device_.autocast_dtype);
   const std::vector<modeling::FrameOutput> outputs = model_->forward(input);
   MultiStepMultiMasksAndIous loss(loss_);
   return loss.Compute(ToLossInputs(outputs), batch.masks);

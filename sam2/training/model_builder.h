@@ -4,6 +4,9 @@
 #ifndef SAM2_TRAINING_MODEL_BUILDER_H_
 #define SAM2_TRAINING_MODEL_BUILDER_H_
 
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
 #include "absl/status/statusor.h"
 #include "configs/experiment.pb.h"
 #include "sam2/training/loss_fns.h"
@@ -17,10 +20,20 @@ absl::StatusOr<SAM2TrainOptions> ModelOptionsFromConfig(
 MultiStepMultiMasksAndIousOptions LossOptionsFromConfig(
     const config::LossConfig& config);
 
+// Where the task runs: batches are moved to `device` (the model must already
+// be there), and with `autocast` the forward pass and the loss run under
+// autocast to `autocast_dtype`, as the reference's trainer does on CUDA.
+struct TaskDeviceOptions {
+  c10::Device device = c10::Device(c10::DeviceType::CPU);
+  bool autocast = false;
+  c10::ScalarType autocast_dtype = c10::ScalarType::BFloat16;
+};
+
 // SAM2Train + MultiStepMultiMasksAndIous as the trainer's task.
 class Sam2TrainTask : public TrainTask {
  public:
-  Sam2TrainTask(SAM2Train model, MultiStepMultiMasksAndIousOptions loss);
+  Sam2TrainTask(SAM2Train model, MultiStepMultiMasksAndIousOptions loss,
+                TaskDeviceOptions device = {});
   torch::nn::Module& model() override { return *model_; }
   void SeedStep(uint64_t seed) override { model_->set_seed(seed); }
   absl::StatusOr<LossDict> Forward(
@@ -30,6 +43,7 @@ class Sam2TrainTask : public TrainTask {
  private:
   SAM2Train model_;
   MultiStepMultiMasksAndIousOptions loss_;
+  TaskDeviceOptions device_;
 };
 
 }  // namespace sam2::training

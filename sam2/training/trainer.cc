@@ -201,6 +201,10 @@ absl::Status Trainer::MaybeResume() {
   state_ = std::move(*checkpoint);
   state_.model.clear();
   state_.optimizer.clear();
+  if (parts_.grad_scaler != nullptr && state_.loss_scale > 0) {
+    parts_.grad_scaler->Restore(state_.loss_scale,
+                                state_.loss_scale_growth_tracker);
+  }
   parts_.log->Info(absl::StrCat("Resuming from ", path, " at epoch ",
                                 state_.epoch, ", batch ", state_.next_batch,
                                 ", step ", state_.step));
@@ -265,6 +269,7 @@ absl::StatusOr<bool> Trainer::TrainStep(int64_t batches_per_epoch) {
   const int64_t accumulation = options_.gradient_accumulation_steps;
   double data_seconds = 0, compute_seconds = 0;
   int64_t micro_batches = 0;
+  int64_t samples = 0;  // videos (or images) in this step's batches
   bool finite = true;
   std::string culprit;
   std::map<std::string, double> loss_values;
@@ -278,6 +283,7 @@ absl::StatusOr<bool> Trainer::TrainStep(int64_t batches_per_epoch) {
     if (!batch->has_value()) break;
     state_.next_batch += 1;
     ++micro_batches;
+    samples += (*batch)->num_videos();
     absl::StatusOr<LossDict> losses = parts_.task->Forward(**batch);
     if (!losses.ok()) return losses.status();
     auto core = losses->find(kCoreLoss);
@@ -286,7 +292,10 @@ absl::StatusOr<bool> Trainer::TrainStep(int64_t batches_per_epoch) {
     }
     const double core_value = core->second.item<double>();
     if (std::isfinite(core_value)) {
-      (core->second / static_cast<double>(accumulation)).backward();
+      const double loss_scale =
+          parts_.grad_scaler != nullptr ? parts_.grad_scaler->scale() : 1.0;
+      (core->second * (loss_scale / static_cast<double>(accumulation)))
+          .backward();
     } else if (finite) {
       finite = false;
       culprit = VideoIds(**batch);
@@ -336,8 +345,20 @@ absl::StatusOr<bool> Trainer::TrainStep(int64_t batches_per_epoch) {
     }
     // As the reference: no schedule update once training is at its end.
     if (where < 1.0) optimizer.SetProgress(where);
-    grad_norm = optimizer.ClipGradients();
-    optimizer.Step();
+    optim::GradScaler* scaler = parts_.grad_scaler;
+    // Ranks hold the same averaged gradients, so they agree on overflow.
+    const bool overflow =
+        scaler != nullptr && scaler->UnscaleAndCheck(optimizer.Parameters());
+    if (overflow) {
+      optimizer.ZeroGrad();
+      parts_.log->Warning(absl::StrFormat(
+          "gradient overflow at step %d: update skipped, loss scale %g -> %g",
+          state_.step, scaler->scale(), scaler->scale() * 0.5));
+    } else {
+      grad_norm = optimizer.ClipGradients();
+      optimizer.Step();
+    }
+    if (scaler != nullptr) scaler->Update(overflow);
   }
   compute_seconds += Now() - t_sync;
   state_.step += 1;
@@ -366,9 +387,11 @@ absl::StatusOr<bool> Trainer::TrainStep(int64_t batches_per_epoch) {
                              std::max<int64_t>(1, micro_batches);
     parts_.log->Info(absl::StrFormat(
         "Train Epoch: [%d][%d/%d] step %d | Batch Time %.2fs | Data Time "
-        "%.2fs | Mem %.0f MB | Loss %.4e | Grad norm %.3g | ETA %s",
+        "%.2fs | Samples/s %.2f | Mem %.0f MB | Loss %.4e | Grad norm %.3g | "
+        "ETA %s",
         state_.epoch, state_.next_batch, batches_per_epoch, state_.step,
-        compute_seconds + data_seconds, data_seconds, PeakRssMb(),
+        compute_seconds + data_seconds, data_seconds,
+        samples / std::max(1e-9, compute_seconds + data_seconds), PeakRssMb(),
         loss_values[kCoreLoss], grad_norm,
         FormatDuration(per_batch * static_cast<double>(total - done))));
   }
@@ -384,6 +407,8 @@ absl::StatusOr<bool> Trainer::TrainStep(int64_t batches_per_epoch) {
     scalars["Optim/grad_norm"] = grad_norm;
     scalars["Step_Stats/train/Batch Time"] = compute_seconds + data_seconds;
     scalars["Step_Stats/train/Data Time"] = data_seconds;
+    scalars["Step_Stats/train/Samples per s"] =
+        samples / std::max(1e-9, compute_seconds + data_seconds);
     scalars["Step_Stats/train/Mem (MB)"] = PeakRssMb();
     scalars["Trainer/where"] = where;
     scalars["Trainer/epoch"] = static_cast<double>(state_.epoch);
@@ -489,6 +514,10 @@ absl::Status Trainer::SaveCheckpoint(bool end_of_epoch) {
 absl::Status Trainer::SaveCheckpointTo(const std::string& path) {
   TrainerCheckpoint checkpoint = state_;
   checkpoint.model = ModelState(parts_.task->model());
+  if (parts_.grad_scaler != nullptr) {
+    checkpoint.loss_scale = parts_.grad_scaler->scale();
+    checkpoint.loss_scale_growth_tracker = parts_.grad_scaler->growth_tracker();
+  }
   if (parts_.optimizer != nullptr) {
     checkpoint.optimizer = parts_.optimizer->State();
   }

@@ -34,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "data/data_utils.h"
 #include "distributed/collectives.h"
+#include "sam2/training/optim/grad_scaler.h"
 #include "sam2/training/run_log.h"
 
 namespace sam2::training {
@@ -101,6 +102,9 @@ struct TrainerCheckpoint {
   int64_t val_step = 0;     // validation batches seen
   double time_elapsed = 0;  // seconds of training so far
   int64_t nonfinite_skipped = 0;
+  // Loss scaler state under mixed precision; loss_scale 0: no scaler.
+  double loss_scale = 0;
+  int64_t loss_scale_growth_tracker = 0;
 };
 
 class CheckpointStore {
@@ -147,6 +151,9 @@ struct TrainerParts {
   ScalarSink* scalars = nullptr;           // may be null
   RunLog* log = nullptr;
   distributed::Collectives* collectives = nullptr;
+  // Mixed precision: scales the loss, unscales gradients, skips overflowing
+  // steps (may be null: no scaling).
+  optim::GradScaler* grad_scaler = nullptr;
 };
 
 struct EpochStats {

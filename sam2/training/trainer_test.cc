@@ -335,6 +335,7 @@ TEST(TrainerTest, LearnsAndWritesLogsAndCheckpoints) {
   const std::string log = Read(run.dir + "/logs/log.txt");
   EXPECT_THAT(log, HasSubstr("Train Epoch: [0]"));
   EXPECT_THAT(log, HasSubstr("ETA "));
+  EXPECT_THAT(log, HasSubstr("Samples/s "));
   // One train_stats line per epoch; val after intermediate epochs and at the
   // end ("train" mode).
   const std::string train_stats = Read(run.dir + "/logs/train_stats.json");
@@ -383,6 +384,46 @@ TEST_P(ResumeTest, ResumedRunEqualsUninterruptedRun) {
 }
 
 INSTANTIATE_TEST_SUITE_P(CheckpointEvery, ResumeTest, ::testing::Values(1, 3));
+
+// Mixed precision's loss scaling: a power-of-two scale changes no weight,
+// and steps whose gradients overflow are skipped.
+TEST(TrainerTest, LossScalingIsExactAndSkipsOverflowingSteps) {
+  ToyRun plain("plain", /*dropout=*/0.0, 1);
+  plain.options.mode = "train_only";
+  plain.options.max_epochs = 1;
+  Trainer plain_trainer(plain.options, plain.Parts());
+  ASSERT_TRUE(plain_trainer.Run().ok());
+
+  ToyRun scaled("scaled", 0.0, 1);
+  scaled.options = plain.options;
+  scaled.options.checkpoint_dir = scaled.dir + "/checkpoints";
+  optim::GradScaler scaler;
+  TrainerParts parts = scaled.Parts();
+  parts.grad_scaler = &scaler;
+  Trainer scaled_trainer(scaled.options, parts);
+  ASSERT_TRUE(scaled_trainer.Run().ok());
+  EXPECT_EQ(scaled_trainer.step_losses(), plain_trainer.step_losses());
+  ExpectSameWeights(scaled.Weights(), plain.Weights());
+  EXPECT_EQ(scaler.growth_tracker(), 6);
+
+  ToyRun overflow("overflow", 0.0, 1);
+  overflow.options = plain.options;
+  overflow.options.checkpoint_dir = overflow.dir + "/checkpoints";
+  const std::vector<at::Tensor> initial = overflow.Weights();
+  optim::GradScalerOptions huge;
+  huge.init_scale = INFINITY;  // every scaled gradient overflows
+  optim::GradScaler overflowing(huge);
+  parts = overflow.Parts();
+  parts.grad_scaler = &overflowing;
+  Trainer overflow_trainer(overflow.options, parts);
+  ASSERT_TRUE(overflow_trainer.Run().ok());
+  EXPECT_EQ(overflow_trainer.state().step, 6);
+  ExpectSameWeights(overflow.Weights(), initial);  // every update skipped
+  EXPECT_EQ(overflowing.growth_tracker(), 0);
+  const std::string log = Read(overflow.dir + "/logs/log.txt");
+  EXPECT_THAT(log, HasSubstr("gradient overflow at step 0"));
+  EXPECT_THAT(log, HasSubstr("gradient overflow at step 5"));
+}
 
 TEST(TrainerTest, AccumulationEqualsOneBigBatch) {
   ToyRun big("big", /*dropout=*/0.0, 1, /*batches=*/4, /*batch_size=*/2);

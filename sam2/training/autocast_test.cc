@@ -1,0 +1,77 @@
+#include "sam2/training/autocast.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include "sam2/training/device.h"
+
+namespace sam2::training {
+namespace {
+
+constexpr c10::DeviceType kCpu = c10::DeviceType::CPU;
+
+// CPU autocast is the same mechanism the CUDA path uses (another dispatch
+// key), so the scope's state handling is tested here.
+TEST(AutocastScopeTest, MatmulRunsInTheScopeDtypeOnlyInsideTheScope) {
+  const at::Tensor a = at::randn({4, 8}), b = at::randn({8, 3});
+  EXPECT_EQ(at::matmul(a, b).scalar_type(), at::kFloat);
+  {
+    AutocastScope scope(true, kCpu, at::kBFloat16);
+    EXPECT_TRUE(AutocastEnabled(kCpu));
+    EXPECT_EQ(at::matmul(a, b).scalar_type(), at::kBFloat16);
+    // Reductions that autocast keeps in float32 stay float32.
+    EXPECT_EQ(at::matmul(a, b).to(at::kFloat).sum().scalar_type(), at::kFloat);
+  }
+  EXPECT_FALSE(AutocastEnabled(kCpu));
+  EXPECT_EQ(at::matmul(a, b).scalar_type(), at::kFloat);
+}
+
+TEST(AutocastScopeTest, NestedScopesRestoreTheOuterState) {
+  const c10::ScalarType before = AutocastDtype(kCpu);
+  {
+    AutocastScope outer(true, kCpu, at::kBFloat16);
+    {
+      AutocastScope disabled(false, kCpu, at::kHalf);  // changes nothing
+      EXPECT_TRUE(AutocastEnabled(kCpu));
+      EXPECT_EQ(AutocastDtype(kCpu), at::kBFloat16);
+    }
+    {
+      // (LibTorch 1.13's CPU autocast accepts only bfloat16.)
+      AutocastScope inner(true, kCpu, at::kBFloat16);
+      EXPECT_TRUE(AutocastEnabled(kCpu));
+    }
+    // The inner scope restored "enabled", not the default "disabled".
+    EXPECT_TRUE(AutocastEnabled(kCpu));
+    EXPECT_EQ(AutocastDtype(kCpu), at::kBFloat16);
+  }
+  EXPECT_FALSE(AutocastEnabled(kCpu));
+  EXPECT_EQ(AutocastDtype(kCpu), before);
+}
+
+TEST(AutocastScopeTest, ParsesTheReferenceDtypeNames) {
+  EXPECT_EQ(*ParseAmpDtype("bfloat16"), at::kBFloat16);
+  EXPECT_EQ(*ParseAmpDtype("float16"), at::kHalf);
+  EXPECT_FALSE(ParseAmpDtype("fp8").ok());
+}
+
+TEST(DeviceTest, CpuAndErrorsThatSayWhatToDo) {
+  auto cpu = ResolveDevice("cpu", 3);
+  ASSERT_TRUE(cpu.ok());
+  EXPECT_TRUE(cpu->is_cpu());
+  auto unknown = ResolveDevice("tpu", 0);
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(unknown.status().message().find("\"tpu\""), std::string::npos);
+  auto cuda = ResolveDevice("cuda", 1);
+  if (cuda.ok()) {  // a CUDA build on a GPU machine
+    EXPECT_TRUE(cuda->is_cuda());
+  } else {
+    EXPECT_EQ(cuda.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_NE(cuda.status().message().find("--config=cuda"), std::string::npos);
+    EXPECT_NE(cuda.status().message().find("accelerator: \"cpu\""),
+              std::string::npos)
+        << cuda.status();
+  }
+}
+
+}  // namespace
+}  // namespace sam2::training
