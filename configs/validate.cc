@@ -542,6 +542,7 @@ absl::Status ValidateExperiment(const LoadedExperiment& loaded,
   c.Positive(t.max_consecutive_nonfinite_losses(),
              "trainer.max_consecutive_nonfinite_losses");
   c.Require(t.num_threads() >= 0, "trainer.num_threads", "must be >= 0");
+  c.Require(t.blas_threads() >= 0, "trainer.blas_threads", "must be >= 0");
   c.Positive(e.logging().log_freq(), "logging.log_freq");
   c.Require(e.checkpoint().save_freq() >= 0, "checkpoint.save_freq",
             "must be >= 0 (0: only the last checkpoint)");

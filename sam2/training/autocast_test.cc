@@ -1,6 +1,7 @@
 #include "sam2/training/autocast.h"
 
 #include <ATen/ATen.h>
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include "sam2/training/device.h"
@@ -71,6 +72,22 @@ TEST(DeviceTest, CpuAndErrorsThatSayWhatToDo) {
               std::string::npos)
         << cuda.status();
   }
+}
+
+// tools/setup.sh installs OpenBLAS (libopenblas0-pthread) as the BLAS that
+// Debian's LibTorch uses, so its thread control must be found.
+TEST(DeviceTest, SetsOpenBlasThreads) {
+  using GetThreadsFn = int (*)();
+  auto get_threads = reinterpret_cast<GetThreadsFn>(
+      dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  ASSERT_NE(get_threads, nullptr) << "the loaded BLAS is not OpenBLAS";
+  const int before = get_threads();
+  ASSERT_TRUE(SetBlasThreads(2));
+  EXPECT_EQ(get_threads(), 2);
+  ASSERT_TRUE(SetBlasThreads(1));
+  EXPECT_EQ(get_threads(), 1);
+  ASSERT_TRUE(SetBlasThreads(before));
+  EXPECT_EQ(get_threads(), before);
 }
 
 }  // namespace

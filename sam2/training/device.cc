@@ -1,5 +1,6 @@
 #include "sam2/training/device.h"
 
+#include <dlfcn.h>
 #include <torch/cuda.h>
 
 #include "absl/strings/str_cat.h"
@@ -25,6 +26,17 @@ absl::StatusOr<c10::Device> ResolveDevice(const std::string& accelerator,
   // Ranks on a node share its GPUs round-robin, one GPU per rank normally.
   return c10::Device(c10::DeviceType::CUDA,
                      static_cast<c10::DeviceIndex>(local_rank % count));
+}
+
+bool SetBlasThreads(int num_threads) {
+  // Looked up rather than linked: LibTorch reaches OpenBLAS through the
+  // libblas.so.3 alternative, which may be another BLAS.
+  using SetThreadsFn = void (*)(int);
+  auto set_threads = reinterpret_cast<SetThreadsFn>(
+      dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (set_threads == nullptr) return false;
+  set_threads(num_threads);
+  return true;
 }
 
 }  // namespace sam2::training

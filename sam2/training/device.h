@@ -16,6 +16,11 @@ namespace sam2::training {
 absl::StatusOr<c10::Device> ResolveDevice(const std::string& accelerator,
                                           int local_rank);
 
+// Sets the size of the BLAS library's own thread pool when the BLAS is
+// OpenBLAS (found at run time; Debian's LibTorch calls it through libblas).
+// Returns false when the loaded BLAS has no such control.
+bool SetBlasThreads(int num_threads);
+
 }  // namespace sam2::training
 
 #endif  // SAM2_TRAINING_DEVICE_H_

@@ -99,6 +99,8 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
   if (!device.ok()) return device.status();
   if (e.trainer().num_threads() > 0)
     at::set_num_threads(e.trainer().num_threads());
+  if (e.trainer().blas_threads() > 0)
+    SetBlasThreads(e.trainer().blas_threads());
 
   const std::string& root = e.launcher().experiment_log_dir();
   auto log = RunLog::Open(e.logging().log_dir(), world.rank());
