@@ -268,6 +268,39 @@ TEST(ValidationTest, ChannelListMustMatchTrunk) {
                         "[64, 32] but the trunk"));
 }
 
+TEST(ValidationTest, TransformOrderIsChecked) {
+  // Messages in lists merge by index: transforms[5] (color_jitter) becomes a
+  // to_tensor, so the MOSE chain then jitters and normalises out of order.
+  absl::StatusOr<LoadedExperiment> loaded =
+      Load("mose", {"data { train { datasets { concat { transforms {} "
+                    "transforms {} transforms {} transforms { to_tensor {} } "
+                    "} } } }"});
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ValidationOptions options;
+  options.check_paths = false;
+  absl::Status status = ValidateExperiment(*loaded, options);
+  const std::string chain = "data.train.datasets[0].concat[0].transforms";
+  EXPECT_THAT(
+      std::string(status.message()),
+      AllOf(HasSubstr(chain + "[4]: must come before transforms[3].to_tensor "
+                              "(it works on 8-bit frames)"),
+            HasSubstr(chain + "[5]: must come before transforms[3].to_tensor"),
+            HasSubstr(chain + "[6].to_tensor: repeats "
+                              "transforms[3].to_tensor: keep one"),
+            Not(HasSubstr(chain + "[7]"))))
+      << status;
+
+  absl::StatusOr<LoadedExperiment> no_tensor = Load(
+      "mose", {"data { train { datasets { concat { transforms {} transforms "
+               "{} transforms {} transforms {} transforms {} transforms {} "
+               "transforms { random_grayscale {} } } } } }"});
+  ASSERT_TRUE(no_tensor.ok()) << no_tensor.status();
+  EXPECT_THAT(
+      std::string(ValidateExperiment(*no_tensor, options).message()),
+      HasSubstr(chain +
+                "[7].normalize: needs a to_tensor transform before it"));
+}
+
 TEST(ValidationTest, MissingDataPathsAreNamed) {
   const std::string path =
       WriteTemp("data_missing.pbtxt",

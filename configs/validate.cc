@@ -291,8 +291,46 @@ void CheckModel(const Experiment& e, Checker& c) {
             "model.multimask_min_pt_num", "must be <= multimask_max_pt_num");
 }
 
+// Our loader runs the geometric and colour transforms on 8-bit frames and
+// Normalize on the float frames that to_tensor makes (torchvision accepts
+// either for most), so the order is checked here rather than at the first
+// sample.
+void CheckTransformOrder(const VOSDatasetConfig& d, const std::string& p,
+                         Checker& c) {
+  int to_tensor_index = -1;
+  for (int i = 0; i < d.transforms_size(); ++i) {
+    const TransformConfig& t = d.transforms(i);
+    const std::string tp = absl::StrCat(p, ".transforms[", i, "]");
+    const bool after_to_tensor = to_tensor_index >= 0;
+    switch (t.kind_case()) {
+      case TransformConfig::kToTensor:
+        c.Require(!after_to_tensor, tp + ".to_tensor",
+                  absl::StrCat("repeats transforms[", to_tensor_index,
+                               "].to_tensor: keep one"));
+        if (!after_to_tensor) to_tensor_index = i;
+        break;
+      case TransformConfig::kNormalize:
+        c.Require(after_to_tensor, tp + ".normalize",
+                  "needs a to_tensor transform before it");
+        break;
+      case TransformConfig::kRandomAffine:
+      case TransformConfig::kRandomResize:
+      case TransformConfig::kColorJitter:
+      case TransformConfig::kRandomGrayscale:
+      case TransformConfig::kRandomMosaicVideo:
+        c.Require(!after_to_tensor, tp,
+                  absl::StrCat("must come before transforms[", to_tensor_index,
+                               "].to_tensor (it works on 8-bit frames)"));
+        break;
+      default:
+        break;
+    }
+  }
+}
+
 void CheckTransforms(const VOSDatasetConfig& d, const std::string& p,
                      Checker& c) {
+  CheckTransformOrder(d, p, c);
   for (int i = 0; i < d.transforms_size(); ++i) {
     const TransformConfig& t = d.transforms(i);
     const std::string tp = absl::StrCat(p, ".transforms[", i, "]");
