@@ -16,6 +16,10 @@ PACKAGES=(
   # torch falls back to the reference BLAS (~40x slower matrix products).
   libtorch-dev
   libopenblas0-pthread
+  # OpenBLAS on OpenMP: //jobs binaries load it in preference (RPATH), so that
+  # matrix products share LibTorch's OpenMP threads (see jobs/BUILD.bazel).
+  # The system-wide libblas.so.3 alternative is left as it is.
+  libopenblas0-openmp
   # Libraries
   libabsl-dev
   libprotobuf-dev

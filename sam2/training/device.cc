@@ -28,12 +28,53 @@ absl::StatusOr<c10::Device> ResolveDevice(const std::string& accelerator,
                      static_cast<c10::DeviceIndex>(local_rank % count));
 }
 
+namespace {
+
+// Looked up rather than linked: the libblas.so.3 alternative may be a BLAS
+// without these functions.
+template <typename Fn>
+Fn LookUp(const char* name) {
+  return reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, name));
+}
+
+}  // namespace
+
+BlasThreading LoadedBlasThreading() {
+  auto get_parallel = LookUp<int (*)()>("openblas_get_parallel");
+  if (get_parallel == nullptr) return BlasThreading::kNotOpenBlas;
+  switch (get_parallel()) {
+    case 0:
+      return BlasThreading::kSequential;
+    case 2:
+      return BlasThreading::kOpenMp;
+    default:
+      return BlasThreading::kPthreads;
+  }
+}
+
+std::string DescribeBlas() {
+  auto get_config = LookUp<char* (*)()>("openblas_get_config");
+  if (get_config == nullptr) return "not OpenBLAS";
+  const char* threading = "";
+  switch (LoadedBlasThreading()) {
+    case BlasThreading::kSequential:
+      threading = " (sequential)";
+      break;
+    case BlasThreading::kPthreads:
+      threading = " (own thread pool)";
+      break;
+    case BlasThreading::kOpenMp:
+      threading = " (OpenMP, shares LibTorch's threads)";
+      break;
+    case BlasThreading::kNotOpenBlas:
+      break;
+  }
+  return absl::StrCat(get_config(), threading);
+}
+
 bool SetBlasThreads(int num_threads) {
-  // Looked up rather than linked: LibTorch reaches OpenBLAS through the
-  // libblas.so.3 alternative, which may be another BLAS.
-  using SetThreadsFn = void (*)(int);
-  auto set_threads = reinterpret_cast<SetThreadsFn>(
-      dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (LoadedBlasThreading() != BlasThreading::kPthreads) return false;
+  auto set_threads = LookUp<void (*)(int)>("openblas_set_num_threads");
   if (set_threads == nullptr) return false;
   set_threads(num_threads);
   return true;

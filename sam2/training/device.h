@@ -16,9 +16,21 @@ namespace sam2::training {
 absl::StatusOr<c10::Device> ResolveDevice(const std::string& accelerator,
                                           int local_rank);
 
-// Sets the size of the BLAS library's own thread pool when the BLAS is
-// OpenBLAS (found at run time; Debian's LibTorch calls it through libblas).
-// Returns false when the loaded BLAS has no such control.
+// The BLAS that LibTorch's matrix products run on, found at run time
+// (Debian's LibTorch calls it through the libblas.so.3 alternative; jobs
+// prefer OpenBLAS's OpenMP build where it is installed, see jobs/BUILD.bazel).
+enum class BlasThreading {
+  kNotOpenBlas,  // another BLAS: its threads are left alone
+  kSequential,   // OpenBLAS without threads
+  kPthreads,     // OpenBLAS with its own thread pool
+  kOpenMp,       // OpenBLAS on the OpenMP pool that LibTorch also uses
+};
+BlasThreading LoadedBlasThreading();
+std::string DescribeBlas();  // e.g. "OpenBLAS 0.3.21 ... (OpenMP)"
+
+// Sets the size of OpenBLAS's own thread pool (kPthreads). Returns false and
+// changes nothing for the other kinds: OpenBLAS's OpenMP build would resize
+// the OpenMP pool that LibTorch shares.
 bool SetBlasThreads(int num_threads);
 
 }  // namespace sam2::training

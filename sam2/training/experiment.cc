@@ -146,6 +146,8 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
           : (e.optim().amp_enabled() ? " (optim.amp_enabled applies to CUDA "
                                        "only: float32 on the CPU)"
                                      : ", float32")));
+  (*log)->Info(absl::StrCat("Threads: ", at::get_num_threads(),
+                            " intra-op; BLAS: ", DescribeBlas()));
   Sam2TrainTask task(model, LossOptionsFromConfig(e.loss()), task_device);
   // The reference's trainer enables its GradScaler with amp, for bfloat16 too.
   std::unique_ptr<optim::GradScaler> grad_scaler;
