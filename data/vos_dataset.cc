@@ -95,15 +95,16 @@ absl::StatusOr<VideoDatapoint> VosDataset::Construct(
                            " has no annotation (null) in frame ", vf.frame_idx,
                            "; None targets are not supported"));
         }
-        absl::StatusOr<const Mask*> mask = loaded->Get(obj_id);
+        // Moved, not copied: the segments are not used after this frame.
+        absl::StatusOr<Mask> mask = loaded->Take(obj_id);
         if (!mask.ok()) return mask.status();
-        if ((*mask)->size() != size) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              loaded->SourceOf(obj_id), ": mask is ", (*mask)->height, "x",
-              (*mask)->width, " but frame ", vf.image_path, " is ", size.height,
-              "x", size.width));
+        if (mask->size() != size) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(loaded->SourceOf(obj_id), ": mask is ", mask->height,
+                           "x", mask->width, " but frame ", vf.image_path,
+                           " is ", size.height, "x", size.width));
         }
-        obj.segment = **mask;
+        obj.segment = std::move(*mask);
       } else {
         if (!options_.always_target) continue;
         obj.segment = Mask(size.height, size.width);

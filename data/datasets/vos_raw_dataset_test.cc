@@ -322,6 +322,69 @@ TEST(Sa1bLoaderTest, UncertainIouAndZeroAreaFilteringAsTheReference) {
 // ---------------------------------------------------------------------------
 // Bad data: every failure is a status that names the file.
 
+// Object ids are the stored values for every kind of label PNG (the 8-bit
+// fast path for palette / 8-bit gray, the 16-bit one otherwise), with the
+// obj_ids filter, and Take moves a mask out once.
+TEST(PalettisedLoaderTest, IdsAreStoredValuesForEveryLabelPngKind) {
+  const std::string root = TestDir("label_kinds");
+  fs::remove_all(root);
+  // Row 0: ids 0, 3, 3, 200; row 1: 0, 0, 7, 3.
+  const std::vector<int> ids = {0, 3, 3, 200, 0, 0, 7, 3};
+  auto expect_masks = [&](const std::string& dir, int big_id) {
+    absl::StatusOr<std::unique_ptr<PalettisedPngSegmentLoader>> loader =
+        PalettisedPngSegmentLoader::Create(dir);
+    ASSERT_TRUE(loader.ok()) << loader.status();
+    absl::StatusOr<FrameSegments> all = (*loader)->Load(0);
+    ASSERT_TRUE(all.ok()) << all.status();
+    EXPECT_THAT(all->ObjectIds(), ElementsAre(3, 7, big_id)) << dir;
+    absl::StatusOr<FrameSegments> some = (*loader)->Load(0, {big_id, 3, 9});
+    ASSERT_TRUE(some.ok()) << some.status();
+    EXPECT_THAT(some->ObjectIds(), ElementsAre(3, big_id)) << dir;
+    absl::StatusOr<Mask> three = some->Take(3);
+    ASSERT_TRUE(three.ok()) << three.status();
+    EXPECT_THAT(three->data, ElementsAre(0, 1, 1, 0, 0, 0, 0, 1)) << dir;
+    EXPECT_TRUE(some->Contains(3));
+    EXPECT_FALSE(some->Take(3).ok());
+    EXPECT_FALSE(some->Get(3).ok());
+    EXPECT_FALSE(some->Take(7).ok());  // filtered out
+    absl::StatusOr<const Mask*> big = some->Get(big_id);
+    ASSERT_TRUE(big.ok()) << big.status();
+    EXPECT_THAT((*big)->data, ElementsAre(0, 0, 0, 1, 0, 0, 0, 0)) << dir;
+    EXPECT_TRUE(some->CheckSize({2, 4}, "frame").ok());
+  };
+
+  Image indices(2, 4, 1);
+  for (size_t i = 0; i < ids.size(); ++i) indices.data[i] = ids[i];
+  fs::create_directories(root + "/palette");
+  ASSERT_TRUE(WritePalettePngFile(root + "/palette/00000.png", indices,
+                                  PngPalette(256, {1, 2, 3}))
+                  .ok());
+  expect_masks(root + "/palette", 200);
+
+  fs::create_directories(root + "/gray8");
+  ASSERT_TRUE(WritePngFile(root + "/gray8/00000.png", indices).ok());
+  expect_masks(root + "/gray8", 200);
+
+  // Gray + alpha: the first channel holds the ids.
+  Image gray_alpha(2, 4, 2);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    gray_alpha.data[2 * i] = ids[i];
+    gray_alpha.data[2 * i + 1] = 255 - ids[i];
+  }
+  fs::create_directories(root + "/gray_alpha");
+  ASSERT_TRUE(WritePngFile(root + "/gray_alpha/00000.png", gray_alpha).ok());
+  expect_masks(root + "/gray_alpha", 200);
+
+  // 16-bit gray: ids above 255 survive (not rescaled to 8 bits).
+  Image16 wide(2, 4, 1);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    wide.data[i] = ids[i] == 200 ? 40000 : ids[i];
+  }
+  fs::create_directories(root + "/gray16");
+  ASSERT_TRUE(WritePng16File(root + "/gray16/00000.png", wide).ok());
+  expect_masks(root + "/gray16", 40000);
+}
+
 TEST(BadDataTest, CorruptOrTruncatedFramesAndMasks) {
   const std::string dir = MakeData("bad_images");
   const std::string jpg = dir + "/davis/JPEGImages/synth_0001/00003.jpg";

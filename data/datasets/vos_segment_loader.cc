@@ -68,6 +68,47 @@ absl::StatusOr<nlohmann::json> ReadJsonFile(const std::string& path) {
   return json;
 }
 
+// One mask per non-zero value of a label map (0 is background), for the
+// wanted ids only, in one pass. `stride` samples per pixel, the first one is
+// the label. slot[value] is the index of the value's mask, kUnseen before
+// the value first appears, kUnwanted for ids the caller did not ask for: a
+// table instead of a map lookup per foreground pixel.
+template <typename T>
+FrameSegments SplitLabels(const T* labels, int stride, int height, int width,
+                          const std::vector<int>* obj_ids,
+                          const std::string& path) {
+  constexpr int kUnseen = -1, kUnwanted = -2;
+  std::vector<int> slot(size_t{1} << (8 * sizeof(T)), kUnseen);
+  std::vector<int> ids;
+  std::vector<Mask> masks;
+  std::vector<uint8_t*> out;  // masks[k].data.data()
+  const size_t num_pixels = static_cast<size_t>(height) * width;
+  for (size_t i = 0; i < num_pixels; ++i) {
+    const T value = labels[i * stride];
+    if (value == 0) continue;
+    int s = slot[value];
+    if (s == kUnseen) {
+      if (Wanted(value, obj_ids)) {
+        s = static_cast<int>(masks.size());
+        ids.push_back(value);
+        masks.emplace_back(height, width);
+        out.clear();
+        for (Mask& m : masks) out.push_back(m.data.data());
+      } else {
+        s = kUnwanted;
+      }
+      slot[value] = s;
+    }
+    if (s >= 0) out[s][i] = 1;
+  }
+  // SetMask keeps ids ascending whatever the order of first appearance.
+  FrameSegments segments;
+  for (size_t k = 0; k < masks.size(); ++k) {
+    segments.SetMask(ids[k], std::move(masks[k]), path);
+  }
+  return segments;
+}
+
 }  // namespace
 
 // ----------------------------------------------------------------------------
@@ -119,6 +160,11 @@ absl::StatusOr<const FrameSegments::Entry*> FrameSegments::Find(
     return absl::FailedPreconditionError(absl::StrCat(
         it->second.source, ": object ", obj_id, " has no annotation (null)"));
   }
+  if (it->second.kind == Entry::Kind::kTaken) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(it->second.source, ": the mask of object ", obj_id,
+                     " was already taken"));
+  }
   return &it->second;
 }
 
@@ -148,6 +194,17 @@ absl::StatusOr<const Mask*> FrameSegments::Get(int obj_id) const {
   return &*entry.mask;
 }
 
+absl::StatusOr<Mask> FrameSegments::Take(int obj_id) {
+  absl::StatusOr<const Mask*> mask = Get(obj_id);
+  if (!mask.ok()) return mask.status();
+  Entry& entry = entries_.find(obj_id)->second;
+  Mask out = std::move(*entry.mask);
+  entry.mask.reset();
+  entry.rle = Rle();
+  entry.kind = Entry::Kind::kTaken;
+  return out;
+}
+
 std::string FrameSegments::SourceOf(int obj_id) const {
   auto it = entries_.find(obj_id);
   return it == entries_.end() ? std::string() : it->second.source;
@@ -156,7 +213,9 @@ std::string FrameSegments::SourceOf(int obj_id) const {
 absl::Status FrameSegments::CheckSize(ImageSize frame_size,
                                       absl::string_view frame_source) const {
   for (const auto& [id, entry] : entries_) {
-    if (entry.kind == Entry::Kind::kNull) continue;
+    if (entry.kind == Entry::Kind::kNull || entry.kind == Entry::Kind::kTaken) {
+      continue;
+    }
     absl::StatusOr<ImageSize> size = SizeOf(id);
     if (!size.ok()) return size.status();
     if (*size != frame_size) {
@@ -202,31 +261,30 @@ absl::StatusOr<FrameSegments> PalettisedPngSegmentLoader::LoadImpl(
         absl::StrCat(root_, ": no mask PNG for frame ", frame_idx));
   }
   const std::string path = JoinPath(root_, it->second);
-  PngInfo info;
-  absl::StatusOr<Image16> labels = ReadPng16File(path, &info);
-  if (!labels.ok()) return labels.status();
-  if (labels->channels > 2) {
+  absl::StatusOr<std::string> bytes = ReadFileToString(path);
+  if (!bytes.ok()) return bytes.status();
+  const auto* data = reinterpret_cast<const uint8_t*>(bytes->data());
+  absl::StatusOr<PngInfo> info = ReadPngInfo(data, bytes->size(), path);
+  if (!info.ok()) return info.status();
+  if (info->channels > 2) {
     return absl::InvalidArgumentError(absl::StrCat(
         path, ": expected a palette or grayscale PNG of object ids, got ",
-        labels->channels, " channels"));
+        info->channels, " channels"));
   }
-  // One pass: every non-zero value is an object id (0 is background).
-  std::map<int, Mask> masks;
-  const int stride = labels->channels;
-  const size_t num_pixels = static_cast<size_t>(labels->height) * labels->width;
-  for (size_t i = 0; i < num_pixels; ++i) {
-    const int value = labels->data[i * stride];
-    if (value == 0) continue;
-    auto mask = masks.find(value);
-    if (mask == masks.end()) {
-      if (!Wanted(value, obj_ids)) continue;
-      mask = masks.emplace(value, Mask(labels->height, labels->width)).first;
-    }
-    mask->second.data[i] = 1;
+  // Object ids are the stored VALUES. The 8-bit decode keeps them for
+  // palette indices of any depth and for 8-bit gray (it would rescale 1/2/4-
+  // and 16-bit gray), and is the common case (DAVIS / MOSE): one byte per
+  // pixel to scan instead of two.
+  if (info->color_type == PngColorType::kPalette || info->bit_depth == 8) {
+    absl::StatusOr<Image> labels = DecodePng(data, bytes->size(), path);
+    if (!labels.ok()) return labels.status();
+    return SplitLabels(labels->data.data(), labels->channels, labels->height,
+                       labels->width, obj_ids, path);
   }
-  FrameSegments segments;
-  for (auto& [id, mask] : masks) segments.SetMask(id, std::move(mask), path);
-  return segments;
+  absl::StatusOr<Image16> labels = DecodePng16(data, bytes->size(), path);
+  if (!labels.ok()) return labels.status();
+  return SplitLabels(labels->data.data(), labels->channels, labels->height,
+                     labels->width, obj_ids, path);
 }
 
 // ----------------------------------------------------------------------------

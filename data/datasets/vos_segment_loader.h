@@ -47,6 +47,10 @@ class FrameSegments {
   // The decoded 0/1 mask (decoded on the first call, then cached; the
   // pointer stays valid while this object lives and is not modified).
   absl::StatusOr<const Mask*> Get(int obj_id) const;
+  // The decoded mask moved out (no copy of a decoded mask, which is ~1 MB
+  // at 720p); the entry then stays known (Contains, SourceOf) but holds no
+  // pixels: a later Get/Take/Area/SizeOf of it is FailedPrecondition.
+  absl::StatusOr<Mask> Take(int obj_id);
   // Where the entry came from ("path/00003.png", "x.json: masklet[2][1]").
   std::string SourceOf(int obj_id) const;
 
@@ -64,7 +68,7 @@ class FrameSegments {
 
  private:
   struct Entry {
-    enum class Kind { kMask, kRle, kNull } kind = Kind::kNull;
+    enum class Kind { kMask, kRle, kNull, kTaken } kind = Kind::kNull;
     Rle rle;
     mutable std::optional<Mask> mask;  // set for kMask, cached for kRle
     std::string source;

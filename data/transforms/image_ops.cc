@@ -1,5 +1,8 @@
 #include "data/transforms/image_ops.h"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>  // AVX2 kernels, selected at run time
+#endif
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #include <smmintrin.h>
@@ -235,6 +238,143 @@ void AffineBilinearLoop(const Image& src, const AffineMatrix& a,
   }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SAM2_HAVE_AVX2_AFFINE 1
+
+// What the bilinear affine does for one output pixel (AffineRowPlan::kind).
+enum PixelKind : uint8_t { kFillPixel = 0, kInteriorPixel = 1, kEdgePixel = 2 };
+
+// One output row of the bilinear RGB affine, planned four pixels at a time:
+// source points, their kind, and for interior pixels the byte offset of the
+// 2x2 neighbourhood and the float weights.
+struct AffineRowPlan {
+  explicit AffineRowPlan(int width)
+      : xs(width + 4),
+        ys(width + 4),
+        offset(width + 4),
+        dx(width + 4),
+        dy(width + 4),
+        kind(width + 4) {}
+  std::vector<double> xs, ys;
+  std::vector<int32_t> offset;
+  std::vector<float> dx, dy;
+  std::vector<uint8_t> kind;
+};
+
+// AffineBilinearLoop<3, M> with AVX2 (chosen at run time). Bit-identical to
+// it except for the source points: they are Pillow's own per-pixel
+// expression (a0 * xin + a1 * yin + a2, in double, in that order) instead
+// of the stepped sum, i.e. they follow Pillow even more closely. Interior
+// pixels: the 2x2 neighbourhood (two 8-byte loads) becomes one 8-float
+// register [top-left | bottom-left] and one [top-right | bottom-right], and
+// the three float32 lerps are those of the SSE path in the same order.
+// Edge pixels (a neighbour clamped) take SampleBilinear (double), as there.
+template <bool M>
+__attribute__((target("avx2"))) void AffineBilinearRgbAvx2(
+    const Image& src, const AffineMatrix& a, const Rgb& fill, Image& dst) {
+  const int w = src.width, h = src.height;
+  const int out_w = dst.width;
+  const int stride = w * 3;
+  const uint8_t* __restrict base = src.data.data();
+  uint8_t* __restrict out = dst.data.data();
+  AffineRowPlan plan(out_w);
+  const __m256d a0 = _mm256_set1_pd(a[0]), a2 = _mm256_set1_pd(a[2]);
+  const __m256d a3 = _mm256_set1_pd(a[3]), a5 = _mm256_set1_pd(a[5]);
+  const __m256d zero = _mm256_setzero_pd(), half = _mm256_set1_pd(0.5);
+  const __m256d wd = _mm256_set1_pd(w), hd = _mm256_set1_pd(h);
+  const __m128i minus1 = _mm_set1_epi32(-1), w_m1 = _mm_set1_epi32(w - 1),
+                w_m2 = _mm_set1_epi32(w - 2), h_m1 = _mm_set1_epi32(h - 1),
+                h_m2 = _mm_set1_epi32(h - 2), zero_i = _mm_setzero_si128(),
+                stride_v = _mm_set1_epi32(stride), three = _mm_set1_epi32(3);
+  // Bytes of the two loads (row y0: pixels p, p+1; row y0+1: same) to
+  // [TL 0 BL 0 | TR 0 BR 0]; mirrored, the pair is (x0+1, x0) in memory.
+  const __m128i shuffle =
+      M ? _mm_setr_epi8(3, 4, 5, -1, 11, 12, 13, -1, 0, 1, 2, -1, 8, 9, 10, -1)
+        : _mm_setr_epi8(0, 1, 2, -1, 8, 9, 10, -1, 3, 4, 5, -1, 11, 12, 13, -1);
+  for (int y = 0; y < dst.height; ++y) {
+    const double yin = y + 0.5;
+    const double a1y = a[1] * yin, a4y = a[4] * yin;
+    const __m256d a1yv = _mm256_set1_pd(a1y), a4yv = _mm256_set1_pd(a4y);
+    for (int x = 0; x < out_w; x += 4) {
+      const __m256d xin = _mm256_setr_pd(x + 0.5, x + 1.5, x + 2.5, x + 3.5);
+      const __m256d xs =
+          _mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(a0, xin), a1yv), a2);
+      const __m256d ys =
+          _mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(a3, xin), a4yv), a5);
+      const __m256d inside =
+          _mm256_and_pd(_mm256_and_pd(_mm256_cmp_pd(xs, zero, _CMP_GE_OQ),
+                                      _mm256_cmp_pd(xs, wd, _CMP_LT_OQ)),
+                        _mm256_and_pd(_mm256_cmp_pd(ys, zero, _CMP_GE_OQ),
+                                      _mm256_cmp_pd(ys, hd, _CMP_LT_OQ)));
+      const __m256d xf = _mm256_sub_pd(xs, half);
+      const __m256d yf = _mm256_sub_pd(ys, half);
+      const __m256d fx = _mm256_floor_pd(xf);
+      const __m256d fy = _mm256_floor_pd(yf);
+      // Pillow's FLOOR; garbage (but no trap) for points far outside,
+      // which are fill pixels.
+      const __m128i ix = _mm256_cvttpd_epi32(fx);
+      const __m128i iy = _mm256_cvttpd_epi32(fy);
+      __m128i interior = _mm_and_si128(
+          _mm_and_si128(_mm_cmpgt_epi32(ix, minus1), _mm_cmpgt_epi32(w_m1, ix)),
+          _mm_and_si128(_mm_cmpgt_epi32(iy, minus1),
+                        _mm_cmpgt_epi32(h_m1, iy)));
+      // The loads read two bytes past the pair: not past the buffer's end.
+      interior =
+          _mm_and_si128(interior, _mm_or_si128(_mm_cmpgt_epi32(h_m2, iy),
+                                               M ? _mm_cmpgt_epi32(ix, zero_i)
+                                                 : _mm_cmpgt_epi32(w_m2, ix)));
+      const __m128i pair = M ? _mm_sub_epi32(w_m2, ix) : ix;
+      const __m128i offset = _mm_add_epi32(_mm_mullo_epi32(iy, stride_v),
+                                           _mm_mullo_epi32(pair, three));
+      _mm256_storeu_pd(&plan.xs[x], xs);
+      _mm256_storeu_pd(&plan.ys[x], ys);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(&plan.offset[x]), offset);
+      _mm_storeu_ps(&plan.dx[x], _mm256_cvtpd_ps(_mm256_sub_pd(xf, fx)));
+      _mm_storeu_ps(&plan.dy[x], _mm256_cvtpd_ps(_mm256_sub_pd(yf, fy)));
+      const int in_bits = _mm256_movemask_pd(inside);
+      const int fast_bits = _mm_movemask_ps(_mm_castsi128_ps(interior));
+      for (int i = 0; i < 4; ++i) {
+        plan.kind[x + i] = !((in_bits >> i) & 1)    ? kFillPixel
+                           : ((fast_bits >> i) & 1) ? kInteriorPixel
+                                                    : kEdgePixel;
+      }
+    }
+    for (int x = 0; x < out_w; ++x, out += 3) {
+      const uint8_t kind = plan.kind[x];
+      if (kind == kInteriorPixel) {
+        const uint8_t* p = base + plan.offset[x];
+        int64_t top, bottom;
+        std::memcpy(&top, p, 8);
+        std::memcpy(&bottom, p + stride, 8);
+        const __m128i s =
+            _mm_shuffle_epi8(_mm_set_epi64x(bottom, top), shuffle);
+        const __m256 left = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(s));
+        const __m256 right =
+            _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(s, 8)));
+        const __m256 dx = _mm256_set1_ps(plan.dx[x]);
+        const __m256 rows =
+            _mm256_add_ps(left, _mm256_mul_ps(_mm256_sub_ps(right, left), dx));
+        const __m128 v1 = _mm256_castps256_ps128(rows);
+        const __m128 v2 = _mm256_extractf128_ps(rows, 1);
+        const __m128 v = _mm_add_ps(
+            v1, _mm_mul_ps(_mm_sub_ps(v2, v1), _mm_set1_ps(plan.dy[x])));
+        __m128i iv = _mm_cvttps_epi32(v);
+        iv = _mm_packs_epi32(iv, iv);
+        iv = _mm_packus_epi16(iv, iv);
+        const int32_t packed = _mm_cvtsi128_si32(iv);
+        std::memcpy(out, &packed, 3);
+      } else if (kind == kEdgePixel) {
+        SampleBilinear<3, M>(src, plan.xs[x], plan.ys[x], out);
+      } else {
+        out[0] = fill[0];
+        out[1] = fill[1];
+        out[2] = fill[2];
+      }
+    }
+  }
+}
+#endif
+
 template <int C, bool M>
 void AffineDispatch(const Image& src, const AffineMatrix& m,
                     Interpolation interpolation, const Rgb& fill, Image& dst) {
@@ -243,6 +383,15 @@ void AffineDispatch(const Image& src, const AffineMatrix& m,
       AffineLoop<C, SampleNearest<C, M>>(src, m, fill, dst);
       break;
     case Interpolation::kBilinear:
+#if SAM2_HAVE_AVX2_AFFINE
+      if (C == 3 && src.size() == dst.size() && src.width >= 2) {
+        static const bool avx2 = __builtin_cpu_supports("avx2");
+        if (avx2) {
+          AffineBilinearRgbAvx2<M>(src, m, fill, dst);
+          break;
+        }
+      }
+#endif
       AffineBilinearLoop<C, M>(src, m, fill, dst);
       break;
     case Interpolation::kBicubic:
@@ -644,30 +793,161 @@ Image AffineImage(const Image& src, const AffineMatrix& m,
   return dst;
 }
 
+namespace {
+
+// Whether any of the n bytes at p is non-zero: an OR reduction over 8-byte
+// words (vectorised), no early exit inside a 4 KB block.
+SAM2_AVX2_CLONE bool AnyNonZero(const uint8_t* p, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    const size_t end = std::min(n, i + 4096);
+    uint64_t acc = 0;
+    for (; i + 8 <= end; i += 8) {
+      uint64_t v;
+      std::memcpy(&v, p + i, 8);
+      acc |= v;
+    }
+    for (; i < end; ++i) acc |= p[i];
+    if (acc != 0) return true;
+  }
+  return false;
+}
+
+// Index of the first / one past the last non-zero byte of p[0, n), which
+// holds one (little-endian words: the lowest set byte comes first).
+int FirstNonZero(const uint8_t* p, int n) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t v;
+    std::memcpy(&v, p + i, 8);
+    if (v != 0) return i + __builtin_ctzll(v) / 8;
+  }
+  while (p[i] == 0) ++i;
+  return i;
+}
+int EndOfNonZero(const uint8_t* p, int n) {
+  int i = n;
+  for (; i >= 8; i -= 8) {
+    uint64_t v;
+    std::memcpy(&v, p + i - 8, 8);
+    if (v != 0) return i - __builtin_clzll(v) / 8;
+  }
+  while (p[i - 1] == 0) --i;
+  return i;
+}
+
+}  // namespace
+
+namespace {
+
+// Nearest source pixel of a 0..w-1 / 0..h-1 coordinate (already rounded)
+// as a flat index, mirrored when asked; -1 outside the source.
+inline int32_t FlatIndexOrMinus1(double xr, double yr, int w, int h,
+                                 bool mirror) {
+  if (!(xr >= 0 && xr < w && yr >= 0 && yr < h)) return -1;
+  const int xi = static_cast<int>(xr), yi = static_cast<int>(yr);
+  return yi * w + (mirror ? w - 1 - xi : xi);
+}
+
+// For every output pixel of [ox0, ox1) x [oy0, oy1), row-major into `out`
+// (which has 4 spare entries): the flat index of the source pixel nearest to
+// m * (x + 0.5, y + 0.5) - 0.5, rounded half to even (torch.round), or -1.
+void NearestSourceIndicesScalar(const AffineMatrix& m, int w, int h,
+                                bool mirror, int ox0, int ox1, int oy0, int oy1,
+                                int32_t* out) {
+  for (int y = oy0; y < oy1; ++y) {
+    const double yin = y + 0.5;
+    for (int x = ox0; x < ox1; ++x) {
+      const double xin = x + 0.5;
+      const double xs = m[0] * xin + m[1] * yin + m[2] - 0.5;
+      const double ys = m[3] * xin + m[4] * yin + m[5] - 0.5;
+      *out++ = FlatIndexOrMinus1(std::nearbyint(xs), std::nearbyint(ys), w, h,
+                                 mirror);
+    }
+  }
+}
+
+#if SAM2_HAVE_AVX2_AFFINE
+// The same, four pixels at a time: the same double operations in the same
+// order, and the hardware's round-to-nearest-even (what nearbyint does).
+__attribute__((target("avx2"))) void NearestSourceIndicesAvx2(
+    const AffineMatrix& m, int w, int h, bool mirror, int ox0, int ox1, int oy0,
+    int oy1, int32_t* out) {
+  const __m256d m0 = _mm256_set1_pd(m[0]), m2 = _mm256_set1_pd(m[2]);
+  const __m256d m3 = _mm256_set1_pd(m[3]), m5 = _mm256_set1_pd(m[5]);
+  const __m256d half = _mm256_set1_pd(0.5), zero = _mm256_setzero_pd();
+  const __m256d wd = _mm256_set1_pd(w), hd = _mm256_set1_pd(h);
+  const __m128i wv = _mm_set1_epi32(w), w_m1 = _mm_set1_epi32(w - 1);
+  const __m128i minus1 = _mm_set1_epi32(-1);
+  const int cols = ox1 - ox0;
+  for (int y = oy0; y < oy1; ++y) {
+    const double yin = y + 0.5;
+    const __m256d m1y = _mm256_set1_pd(m[1] * yin);
+    const __m256d m4y = _mm256_set1_pd(m[4] * yin);
+    // Groups of four; the last one may run past the row (into the next
+    // row's slots or the spare entries), rewritten or unused.
+    for (int i = 0; i < cols; i += 4) {
+      const int x = ox0 + i;
+      const __m256d xin = _mm256_setr_pd(x + 0.5, x + 1.5, x + 2.5, x + 3.5);
+      const __m256d xs = _mm256_sub_pd(
+          _mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(m0, xin), m1y), m2), half);
+      const __m256d ys = _mm256_sub_pd(
+          _mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(m3, xin), m4y), m5), half);
+      const __m256d xr =
+          _mm256_round_pd(xs, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      const __m256d yr =
+          _mm256_round_pd(ys, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      const __m256d valid =
+          _mm256_and_pd(_mm256_and_pd(_mm256_cmp_pd(xr, zero, _CMP_GE_OQ),
+                                      _mm256_cmp_pd(xr, wd, _CMP_LT_OQ)),
+                        _mm256_and_pd(_mm256_cmp_pd(yr, zero, _CMP_GE_OQ),
+                                      _mm256_cmp_pd(yr, hd, _CMP_LT_OQ)));
+      // The 64-bit lane masks as 32-bit ones (their low halves).
+      const __m128i keep = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(
+          _mm256_castpd_si256(valid),
+          _mm256_setr_epi32(0, 2, 4, 6, 0, 0, 0, 0)));
+      __m128i xi = _mm256_cvttpd_epi32(xr);
+      const __m128i yi = _mm256_cvttpd_epi32(yr);
+      if (mirror) xi = _mm_sub_epi32(w_m1, xi);
+      const __m128i idx = _mm_add_epi32(_mm_mullo_epi32(yi, wv), xi);
+      // -1 where not valid: idx | ~keep.
+      const __m128i result = _mm_or_si128(idx, _mm_xor_si128(keep, minus1));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + (y - oy0) * cols + i),
+                       result);
+    }
+  }
+}
+#endif
+
+void NearestSourceIndices(const AffineMatrix& m, int w, int h, bool mirror,
+                          int ox0, int ox1, int oy0, int oy1, int32_t* out) {
+#if SAM2_HAVE_AVX2_AFFINE
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (avx2) {
+    return NearestSourceIndicesAvx2(m, w, h, mirror, ox0, ox1, oy0, oy1, out);
+  }
+#endif
+  NearestSourceIndicesScalar(m, w, h, mirror, ox0, ox1, oy0, oy1, out);
+}
+
+}  // namespace
+
 Box NonZeroBox(const Mask& mask) {
   Box box{mask.height, 0, mask.width, 0};
   for (int y = 0; y < mask.height; ++y) {
     const uint8_t* row = mask.data.data() + static_cast<size_t>(y) * mask.width;
-    const uint8_t* first =
-        std::find_if(row, row + mask.width, [](uint8_t v) { return v != 0; });
-    if (first == row + mask.width) continue;
-    const uint8_t* last =
-        std::find_if(std::make_reverse_iterator(row + mask.width),
-                     std::make_reverse_iterator(row),
-                     [](uint8_t v) { return v != 0; })
-            .base();
+    if (!AnyNonZero(row, mask.width)) continue;
     box.y0 = std::min(box.y0, y);
     box.y1 = y + 1;
-    box.x0 = std::min(box.x0, static_cast<int>(first - row));
-    box.x1 = std::max(box.x1, static_cast<int>(last - row));
+    box.x0 = std::min(box.x0, FirstNonZero(row, mask.width));
+    box.x1 = std::max(box.x1, EndOfNonZero(row, mask.width));
   }
   if (box.y1 == 0) return Box{};
   return box;
 }
 
 bool AnySet(const Mask& mask) {
-  return std::any_of(mask.data.begin(), mask.data.end(),
-                     [](uint8_t v) { return v != 0; });
+  return AnyNonZero(mask.data.data(), mask.data.size());
 }
 
 std::vector<Mask> AffineMasks(const std::vector<const Mask*>& srcs,
@@ -724,23 +1004,9 @@ std::vector<Mask> AffineMasks(const std::vector<const Mask*>& srcs,
   // The source pixel of every output pixel of the region, once for all the
   // masks (they share the frame's geometry); -1 outside the source.
   const int cols = ox1 - ox0;
-  std::vector<int32_t> source(static_cast<size_t>(oy1 - oy0) * cols);
-  int32_t* __restrict idx = source.data();
-  for (int y = oy0; y < oy1; ++y) {
-    const double yin = y + 0.5;
-    for (int x = ox0; x < ox1; ++x, ++idx) {
-      const double xin = x + 0.5;
-      const double xs = m[0] * xin + m[1] * yin + m[2] - 0.5;
-      const double ys = m[3] * xin + m[4] * yin + m[5] - 0.5;
-      *idx = -1;
-      // Far outside the image: no int conversion (overflow).
-      if (!(xs > -2.0 && xs < w + 1.0 && ys > -2.0 && ys < h + 1.0)) continue;
-      const int xr = RoundHalfEven(xs);
-      const int yr = RoundHalfEven(ys);
-      if (xr < 0 || xr >= w || yr < 0 || yr >= h) continue;
-      *idx = yr * w + (mirror_source ? w - 1 - xr : xr);
-    }
-  }
+  std::vector<int32_t> source(static_cast<size_t>(oy1 - oy0) * cols + 4);
+  NearestSourceIndices(m, w, h, mirror_source, ox0, ox1, oy0, oy1,
+                       source.data());
   for (size_t k = 0; k < srcs.size(); ++k) {
     const uint8_t* __restrict in = srcs[k]->data.data();
     const int32_t* __restrict s = source.data();
@@ -870,66 +1136,91 @@ int ApplyLutAndLumaMean(Image& image, const Lut& lut) {
   return static_cast<int>(mean + 0.5);
 }
 
-SAM2_AVX2_CLONE int LumaMean(const Image& image) {
-  const size_t n = static_cast<size_t>(image.height) * image.width;
-  const uint8_t* __restrict p = image.data.data();
+namespace {
+
+// Pixels per chunk of the table-then-arithmetic kernels: 12 KB of RGB, in L1.
+constexpr size_t kChunkPixels = 4096;
+
+// Sum of the Luma of n RGB pixels (vectorised in the AVX2 clone).
+SAM2_AVX2_CLONE uint64_t LumaSum(const uint8_t* __restrict p, size_t n) {
   uint64_t sum = 0;
   for (size_t i = 0; i < n; ++i, p += 3) sum += Luma(p[0], p[1], p[2]);
+  return sum;
+}
+
+// ImageStat's mean (a float) rounded as ImageEnhance.Contrast does.
+int RoundedMean(uint64_t sum, size_t n) {
   const double mean = n == 0 ? 0.0 : static_cast<double>(sum) / n;
   return static_cast<int>(mean + 0.5);
 }
 
-namespace {
+// n samples through `lut` (scalar: there is no byte gather).
+void LookUp(const uint8_t* __restrict in, size_t n, const Lut& lut,
+            uint8_t* __restrict out) {
+  const uint8_t* __restrict t = lut.data();
+  for (size_t i = 0; i < n; ++i) out[i] = t[in[i]];
+}
 
-// Saturation of an image without a pending table: luma and the float blend
-// per sample, branch-free (clamping first and truncating gives exactly
+// Saturation blend of n RGB pixels from `in` to `out`: luma and the float
+// blend per sample, branch-free (clamping first and truncating gives exactly
 // BlendSample's result for any alpha), so that the AVX2 clone vectorises.
-SAM2_AVX2_CLONE void SaturationArithmetic(Image& image, float factor) {
-  const size_t n = static_cast<size_t>(image.height) * image.width;
-  uint8_t* __restrict p = image.data.data();
+SAM2_AVX2_CLONE void SaturationArithmetic(const uint8_t* __restrict in,
+                                          size_t n, float factor,
+                                          uint8_t* __restrict out) {
   for (size_t i = 0; i < n; ++i) {
-    const int r = p[3 * i], g = p[3 * i + 1], b = p[3 * i + 2];
+    const int r = in[3 * i], g = in[3 * i + 1], b = in[3 * i + 2];
     const int l = (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16;
     const float lf = static_cast<float>(l);
     const float vr = lf + factor * static_cast<float>(r - l);
     const float vg = lf + factor * static_cast<float>(g - l);
     const float vb = lf + factor * static_cast<float>(b - l);
-    p[3 * i] = static_cast<uint8_t>(
+    out[3 * i] = static_cast<uint8_t>(
         static_cast<int>(std::min(std::max(vr, 0.0f), 255.0f)));
-    p[3 * i + 1] = static_cast<uint8_t>(
+    out[3 * i + 1] = static_cast<uint8_t>(
         static_cast<int>(std::min(std::max(vg, 0.0f), 255.0f)));
-    p[3 * i + 2] = static_cast<uint8_t>(
+    out[3 * i + 2] = static_cast<uint8_t>(
         static_cast<int>(std::min(std::max(vb, 0.0f), 255.0f)));
   }
 }
 
 }  // namespace
 
+int LumaMean(const Image& image) {
+  const size_t n = static_cast<size_t>(image.height) * image.width;
+  return RoundedMean(LumaSum(image.data.data(), n), n);
+}
+
+int LumaMeanAfterLut(const Image& image, const Lut& lut) {
+  const size_t n = static_cast<size_t>(image.height) * image.width;
+  uint8_t chunk[kChunkPixels * 3];
+  uint64_t sum = 0;
+  for (size_t i = 0; i < n; i += kChunkPixels) {
+    const size_t m = std::min(kChunkPixels, n - i);
+    LookUp(image.data.data() + 3 * i, 3 * m, lut, chunk);
+    sum += LumaSum(chunk, m);
+  }
+  return RoundedMean(sum, n);
+}
+
 void AdjustSaturation(Image& image, const Lut& lut, float factor) {
   if (factor == 1.0f) {  // blend returns the image itself
     ApplyLut(image, lut);
     return;
   }
-  if (IsIdentity(lut)) {
-    SaturationArithmetic(image, factor);
-    return;
-  }
-  // blend(luma, value) for every pair: 64 KB, cheaper than float math per
-  // sample when the pending table has to be gathered anyway.
-  std::vector<uint8_t> table(256 * 256);
-  for (int l = 0; l < 256; ++l) {
-    for (int v = 0; v < 256; ++v)
-      table[l * 256 + v] = BlendSample(l, v, factor);
-  }
-  const uint8_t* __restrict t = table.data();
+  // The table (if any) into an L1-sized buffer, then the vectorised blend
+  // back into the image: one pass over the image's memory.
+  const bool identity = IsIdentity(lut);
   const size_t n = static_cast<size_t>(image.height) * image.width;
-  uint8_t* __restrict p = image.data.data();
-  for (size_t i = 0; i < n; ++i, p += 3) {
-    const uint8_t r = lut[p[0]], g = lut[p[1]], b = lut[p[2]];
-    const uint8_t* row = t + Luma(r, g, b) * 256;
-    p[0] = row[r];
-    p[1] = row[g];
-    p[2] = row[b];
+  uint8_t chunk[kChunkPixels * 3];
+  for (size_t i = 0; i < n; i += kChunkPixels) {
+    const size_t m = std::min(kChunkPixels, n - i);
+    uint8_t* p = image.data.data() + 3 * i;
+    if (identity) {
+      std::memcpy(chunk, p, 3 * m);
+    } else {
+      LookUp(p, 3 * m, lut, chunk);
+    }
+    SaturationArithmetic(chunk, m, factor, p);
   }
 }
 

@@ -123,6 +123,9 @@ void ApplyLut(Image& image, const Lut& lut);
 int ApplyLutAndLumaMean(Image& image, const Lut& lut);
 // int(mean luma + 0.5), read only.
 int LumaMean(const Image& image);
+// LumaMean of the image as `lut` maps it, read only (the image stays as it
+// is; the caller keeps the table pending).
+int LumaMeanAfterLut(const Image& image, const Lut& lut);
 // ImageEnhance.Color(img).enhance(f) (torchvision adjust_saturation) after
 // applying `lut` to the input, in one pass.
 void AdjustSaturation(Image& image, const Lut& lut, float factor);

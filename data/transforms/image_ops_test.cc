@@ -385,6 +385,31 @@ TEST(AffineImageTest, BilinearMatchesPillowUpToRareFloatRounding) {
   EXPECT_LE(differing, total / 20000) << differing << " of " << total;
 }
 
+// The mirrored-source sampling is bit-identical to flipping first, for
+// interior, border and fill pixels, also with a width that is not a
+// multiple of the kernels' 4-pixel groups; masks likewise.
+TEST(AffineImageTest, MirroredSourceEqualsFlipThenAffine) {
+  const Image image = RandomImage(37, 101, 3, 11);
+  Image flipped = image;
+  HFlip(flipped);
+  const Mask mask = EllipseMask(37, 101, 15, 70, 9, 20);
+  Mask flipped_mask = mask;
+  HFlip(flipped_mask);
+  for (double angle : {0.0, 13.0, -24.0}) {
+    const AffineMatrix m =
+        InverseAffineMatrix(50.5, 18.5, angle, 3, -2, 0.9, 11, 0);
+    for (Interpolation interpolation :
+         {Interpolation::kBilinear, Interpolation::kBicubic}) {
+      EXPECT_EQ(AffineImage(image, m, interpolation, {1, 2, 3}, true).data,
+                AffineImage(flipped, m, interpolation, {1, 2, 3}, false).data)
+          << angle;
+    }
+    EXPECT_EQ(AffineMask(mask, m, true).data,
+              AffineMask(flipped_mask, m, false).data)
+        << angle;
+  }
+}
+
 TEST(AffineMaskTest, SeveralMasksAtOnceEqualOneByOne) {
   const Mask a = EllipseMask(48, 64, 10, 10, 6, 8);
   const Mask b = EllipseMask(48, 64, 35, 50, 9, 10);
@@ -457,7 +482,8 @@ TEST(ColourTest, SaturationZeroIsGrayscale) {
 }
 
 TEST(ColourTest, SaturationEqualsPillowBlendPerSample) {
-  const Image original = RandomImage(17, 23, 3, 12);
+  // More pixels than one 4096-pixel chunk of the kernel, the last partial.
+  const Image original = RandomImage(67, 71, 3, 12);
   Lut shift;  // a non-identity pending table
   for (int v = 0; v < 256; ++v) shift[v] = static_cast<uint8_t>(255 - v);
   for (float f : {0.0f, 0.5f, 0.97f, 1.03f, 1.8f, 3.0f}) {
@@ -496,6 +522,15 @@ TEST(ColourTest, LumaMeanAndGrayscale) {
   }
 }
 
+TEST(ColourTest, LumaMeanAfterLutEqualsMeanOfMappedImage) {
+  const Image image = RandomImage(67, 71, 3, 14);  // two chunks
+  const Lut table = ComposeLuts(BrightnessLut(1.3f), ContrastLut(90, 0.7f));
+  Image mapped = image;
+  ApplyLut(mapped, table);
+  EXPECT_EQ(LumaMeanAfterLut(image, table), LumaMean(mapped));
+  EXPECT_NE(LumaMean(image), LumaMean(mapped));
+}
+
 TEST(ColourTest, FusedLutEqualsSequential) {
   Image a = RandomImage(6, 7, 3, 10);
   Image b = a;
@@ -503,6 +538,8 @@ TEST(ColourTest, FusedLutEqualsSequential) {
   ApplyLut(a, bright);
   const int mean_a = ApplyLutAndLumaMean(a, IdentityLut());
   ApplyLut(a, ContrastLut(mean_a, 0.96f));
+  EXPECT_EQ(LumaMeanAfterLut(b, bright), mean_a);
+  EXPECT_EQ(b.data, RandomImage(6, 7, 3, 10).data);  // read only
   const int mean_b = ApplyLutAndLumaMean(b, bright);
   EXPECT_EQ(mean_a, mean_b);
   ApplyLut(b, ContrastLut(mean_b, 0.96f));

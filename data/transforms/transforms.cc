@@ -48,10 +48,12 @@ void JitterSteps(Image& image, const ColorJitter::Params& params,
         break;
       case 1:
         if (params.contrast != 1.0f) {
-          const int mean = has_pending
-                               ? ops::ApplyLutAndLumaMean(image, pending)
-                               : ops::LumaMean(image);
-          pending = ops::ContrastLut(mean, params.contrast);
+          // The mean is read through the pending table (no write back); the
+          // contrast table joins it.
+          const int mean = has_pending ? ops::LumaMeanAfterLut(image, pending)
+                                       : ops::LumaMean(image);
+          const ops::Lut c = ops::ContrastLut(mean, params.contrast);
+          pending = has_pending ? ops::ComposeLuts(pending, c) : c;
           has_pending = true;
         }
         break;
