@@ -116,6 +116,9 @@ Lut ContrastLut(int mean, float factor);
 Lut ComposeLuts(const Lut& first, const Lut& second);
 bool IsIdentity(const Lut& lut);
 
+// out[i] = lut[in[i]] for i < n; in == out is allowed (AVX2 where the CPU
+// has it, no byte gather needed).
+void MapBytes(const uint8_t* in, size_t n, const Lut& lut, uint8_t* out);
 // Applies `lut` to every sample, in place.
 void ApplyLut(Image& image, const Lut& lut);
 // Applies `lut` in place and returns int(mean luma of the result + 0.5), the

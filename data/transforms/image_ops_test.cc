@@ -522,6 +522,36 @@ TEST(ColourTest, LumaMeanAndGrayscale) {
   }
 }
 
+// Every byte value through random tables, for lengths around the 32-byte
+// blocks of the vector kernel, out of place and in place.
+TEST(ColourTest, MapBytesEqualsTableLookUp) {
+  std::mt19937_64 rng(21);
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (int trial = 0; trial < 4; ++trial) {
+    Lut lut;
+    for (auto& v : lut) v = static_cast<uint8_t>(byte(rng));
+    for (size_t n : {size_t{0}, size_t{1}, size_t{31}, size_t{32}, size_t{33},
+                     size_t{256}, size_t{1000}}) {
+      std::vector<uint8_t> in(n);
+      for (size_t i = 0; i < n; ++i) {
+        // All 256 values first, then random ones.
+        in[i] = static_cast<uint8_t>(i < 256 ? i : byte(rng));
+      }
+      std::vector<uint8_t> expected(n);
+      for (size_t i = 0; i < n; ++i) expected[i] = lut[in[i]];
+      std::vector<uint8_t> out(n, 7);
+      MapBytes(in.data(), n, lut, out.data());
+      EXPECT_EQ(out, expected) << trial << " " << n;
+      MapBytes(in.data(), n, lut, in.data());
+      EXPECT_EQ(in, expected) << trial << " " << n;
+    }
+  }
+  Image image = RandomImage(5, 9, 3, 3);
+  const Image original = image;
+  ApplyLut(image, IdentityLut());
+  EXPECT_EQ(image.data, original.data);
+}
+
 TEST(ColourTest, LumaMeanAfterLutEqualsMeanOfMappedImage) {
   const Image image = RandomImage(67, 71, 3, 14);  // two chunks
   const Lut table = ComposeLuts(BrightnessLut(1.3f), ContrastLut(90, 0.7f));
