@@ -552,6 +552,34 @@ TEST(ColourTest, MapBytesEqualsTableLookUp) {
   EXPECT_EQ(image.data, original.data);
 }
 
+// Every RGB colour once (a 4096 x 4096 image): saturation without a table
+// (the in-place path) equals Pillow's blend per sample, and the luma mean
+// equals the scalar formula's.
+TEST(ColourTest, SaturationAndLumaMeanOverEveryColour) {
+  Image image(4096, 4096, 3);
+  uint64_t luma_sum = 0;
+  for (uint32_t i = 0; i < (1u << 24); ++i) {
+    image.data[3 * i] = static_cast<uint8_t>(i >> 16);
+    image.data[3 * i + 1] = static_cast<uint8_t>(i >> 8);
+    image.data[3 * i + 2] = static_cast<uint8_t>(i);
+    luma_sum += Luma(i >> 16, (i >> 8) & 255, i & 255);
+  }
+  EXPECT_EQ(LumaMean(image),
+            static_cast<int>(static_cast<double>(luma_sum) / (1u << 24) + 0.5));
+  const float factor = 1.0371f;
+  Image saturated = image;
+  AdjustSaturation(saturated, IdentityLut(), factor);
+  size_t mismatches = 0;
+  for (uint32_t i = 0; i < (1u << 24); ++i) {
+    const uint8_t* p = &image.data[3 * i];
+    const uint8_t l = Luma(p[0], p[1], p[2]);
+    for (int c = 0; c < 3; ++c) {
+      mismatches += saturated.data[3 * i + c] != BlendSample(l, p[c], factor);
+    }
+  }
+  EXPECT_EQ(mismatches, 0u);
+}
+
 TEST(ColourTest, LumaMeanAfterLutEqualsMeanOfMappedImage) {
   const Image image = RandomImage(67, 71, 3, 14);  // two chunks
   const Lut table = ComposeLuts(BrightnessLut(1.3f), ContrastLut(90, 0.7f));
