@@ -75,6 +75,45 @@ TEST(CollateTest, ShapesAndContents) {
   EXPECT_TRUE(out->flat_img_batch()[T + 1].equal(out->img_batch[1][1]));
 }
 
+// Frames wide enough for the vector path (and a width that is not a
+// multiple of its 8-pixel steps), plain and mirrored: every float is the
+// table's value of its source sample.
+TEST(CollateTest, FloatPlanesAreTableValuesPlainAndMirrored) {
+  for (int w : {37, 64}) {
+    const int h = 3;
+    VideoDatapoint video = Video(1, 2, 1, h, w);
+    ChannelTable table;
+    for (int c = 0; c < 3; ++c) {
+      for (int v = 0; v < 256; ++v) table[c][v] = 1000.0f * c - 3.5f * v;
+    }
+    for (Frame& frame : video.frames) {
+      frame.float_table = table;
+      for (size_t i = 0; i < frame.image.data.size(); ++i) {
+        frame.image.data[i] = static_cast<uint8_t>(i * 7919 % 251);
+      }
+    }
+    video.frames[1].pending_hflip = true;
+    absl::StatusOr<BatchedVideoDatapoint> out = Collate({video}, "all");
+    ASSERT_TRUE(out.ok()) << out.status();
+    for (int t = 0; t < 2; ++t) {
+      const Image& image = video.frames[t].image;
+      const at::Tensor planes = out->img_batch[t][0].contiguous();
+      const float* p = planes.data_ptr<float>();
+      int mismatches = 0;
+      for (int c = 0; c < 3; ++c) {
+        for (int y = 0; y < h; ++y) {
+          for (int x = 0; x < w; ++x) {
+            const int sx = t == 1 ? w - 1 - x : x;
+            mismatches +=
+                p[(c * h + y) * w + x] != table[c][image.at(y, sx, c)];
+          }
+        }
+      }
+      EXPECT_EQ(mismatches, 0) << "w " << w << " frame " << t;
+    }
+  }
+}
+
 TEST(CollateTest, Errors) {
   EXPECT_FALSE(Collate({}, "all").ok());
   // Different frame counts.
