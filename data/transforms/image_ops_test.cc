@@ -385,6 +385,45 @@ TEST(AffineImageTest, BilinearMatchesPillowUpToRareFloatRounding) {
   EXPECT_LE(differing, total / 20000) << differing << " of " << total;
 }
 
+// A shift by (0.5, 0.25) pixel: every interior output pixel is the exact
+// bilinear mix (weights 1/2 and 1/4 are exact in float) of its 2x2 source
+// neighbourhood, truncated; for widths that are and are not multiples of
+// the kernel's 4-pixel runs, plain and mirrored.
+TEST(AffineImageTest, HalfPixelShiftIsTheExactBilinearMix) {
+  for (int w : {23, 64}) {
+    const int h = 9;
+    const Image image = RandomImage(h, w, 3, 17);
+    Image flipped = image;
+    HFlip(flipped);
+    const AffineMatrix m = {1, 0, 0.5, 0, 1, 0.25};
+    for (bool mirror : {false, true}) {
+      const Image& src = mirror ? flipped : image;
+      const Image out =
+          AffineImage(src, m, Interpolation::kBilinear, {1, 2, 3}, mirror);
+      int mismatches = 0;
+      for (int y = 0; y + 1 < h; ++y) {
+        for (int x = 0; x + 1 < w; ++x) {
+          for (int c = 0; c < 3; ++c) {
+            // Source point (x + 0.5, y + 0.25) of pixel centres: x..x+1,
+            // y..y+1 with weights 1/2, 1/4.
+            const double top =
+                (image.at(y, x, c) + image.at(y, x + 1, c)) / 2.0;
+            const double bottom =
+                (image.at(y + 1, x, c) + image.at(y + 1, x + 1, c)) / 2.0;
+            const int expected = static_cast<int>(top + (bottom - top) / 4);
+            mismatches += out.at(y, x, c) != expected;
+          }
+        }
+      }
+      EXPECT_EQ(mismatches, 0) << "w " << w << " mirror " << mirror;
+      const Image ref = PillowAffineReference(image, m, {1, 2, 3});
+      for (size_t i = 0; i < ref.data.size(); ++i) {
+        ASSERT_LE(std::abs(out.data[i] - ref.data[i]), 1) << i;
+      }
+    }
+  }
+}
+
 // The mirrored-source sampling is bit-identical to flipping first, for
 // interior, border and fill pixels, also with a width that is not a
 // multiple of the kernels' 4-pixel groups; masks likewise.
