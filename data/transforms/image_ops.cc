@@ -584,12 +584,99 @@ __attribute__((target("sse4.1"))) void ResampleHorizontalRgbSse41(
     }
   }
 }
+// The SSE4.1 pass with AVX2 for up to 5 taps (downscaling by up to ~2.5x,
+// any upscaling), two output pixels per register (lanes 0-3 the first
+// pixel's RGB0, 4-7 the second's): each pixel's 16 source bytes are loaded
+// once and every tap's RGB picked out with a byte shuffle; coefficients are
+// laid out per pair of pixels. The same integer sums: identical results.
+constexpr int kMaxAvx2Taps = 5;  // 15 bytes of the 16 loaded
+
+__attribute__((target("avx2"))) void ResampleHorizontalRgbAvx2(
+    const Image& src, int row0, int rows, const FixedTaps& f, int out_w,
+    Image& dst) {
+  const int taps = f.taps;
+  const int pairs = out_w / 2;
+  std::vector<int32_t> pair_k(static_cast<size_t>(pairs) * taps * 8);
+  for (int p = 0; p < pairs; ++p) {
+    for (int x = 0; x < taps; ++x) {
+      for (int lane = 0; lane < 8; ++lane) {
+        pair_k[(static_cast<size_t>(p) * taps + x) * 8 + lane] =
+            f.k[static_cast<size_t>(2 * p + lane / 4) * taps + x];
+      }
+    }
+  }
+  __m256i pick[kMaxAvx2Taps];
+  for (int x = 0; x < taps; ++x) {
+    const char b = static_cast<char>(3 * x);
+    pick[x] = _mm256_setr_epi8(b, -1, -1, -1, b + 1, -1, -1, -1, b + 2, -1, -1,
+                               -1, -1, -1, -1, -1, b, -1, -1, -1, b + 1, -1, -1,
+                               -1, b + 2, -1, -1, -1, -1, -1, -1, -1);
+  }
+  const size_t in_stride = static_cast<size_t>(src.width) * 3;
+  const size_t out_stride = static_cast<size_t>(out_w) * 3;
+  const int* __restrict start = f.start.data();
+  // Output pixels whose 16-byte loads stay inside the buffer in its last
+  // row (other rows may read into the next one).
+  int safe_w = out_w;
+  while (safe_w > 0 && 3 * start[safe_w - 1] + 16 > 3 * src.width) --safe_w;
+  const __m128i compact =
+      _mm_setr_epi8(0, 1, 2, 4, 5, 6, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+  for (int yy = 0; yy < rows; ++yy) {
+    const uint8_t* __restrict in = src.data.data() + (row0 + yy) * in_stride;
+    uint8_t* __restrict out = dst.data.data() + yy * out_stride;
+    const bool last_row = row0 + yy == src.height - 1;
+    const int fast_w = last_row ? safe_w : out_w;
+    int xx = 0;
+    for (; xx + 1 < fast_w; xx += 2, out += 6) {
+      const __m256i px = _mm256_inserti128_si256(
+          _mm256_castsi128_si256(_mm_loadu_si128(
+              reinterpret_cast<const __m128i*>(in + start[xx] * 3))),
+          _mm_loadu_si128(
+              reinterpret_cast<const __m128i*>(in + start[xx + 1] * 3)),
+          1);
+      const __m256i* k = reinterpret_cast<const __m256i*>(
+          &pair_k[static_cast<size_t>(xx / 2) * taps * 8]);
+      __m256i acc = _mm256_set1_epi32(1 << (kPrecisionBits - 1));
+      for (int x = 0; x < taps; ++x) {
+        acc = _mm256_add_epi32(
+            acc, _mm256_mullo_epi32(_mm256_shuffle_epi8(px, pick[x]),
+                                    _mm256_loadu_si256(k + x)));
+      }
+      acc = _mm256_srai_epi32(acc, kPrecisionBits);
+      __m128i v = _mm_packs_epi32(_mm256_castsi256_si128(acc),
+                                  _mm256_extracti128_si256(acc, 1));
+      v = _mm_shuffle_epi8(_mm_packus_epi16(v, v), compact);
+      if (xx + 2 < out_w) {  // 8 bytes: the next pixel is written later
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(out), v);
+      } else {
+        const int32_t first = _mm_cvtsi128_si32(v);
+        const int16_t second = static_cast<int16_t>(_mm_extract_epi16(v, 2));
+        std::memcpy(out, &first, 4);
+        std::memcpy(out + 4, &second, 2);
+      }
+    }
+    const int32_t* __restrict k = f.k.data() + static_cast<size_t>(xx) * taps;
+    for (; xx < out_w; ++xx, k += taps, out += 3) {
+      const uint8_t* p = in + start[xx] * 3;
+      int32_t ss[3] = {1 << (kPrecisionBits - 1), 1 << (kPrecisionBits - 1),
+                       1 << (kPrecisionBits - 1)};
+      for (int x = 0; x < taps; ++x, p += 3) {
+        for (int ch = 0; ch < 3; ++ch) ss[ch] += p[ch] * k[x];
+      }
+      for (int ch = 0; ch < 3; ++ch) out[ch] = ClipFixed(ss[ch]);
+    }
+  }
+}
 #endif
 
 template <int C>
 void ResampleHorizontalDispatch(const Image& src, int row0, int rows,
                                 const FixedTaps& f, int out_w, Image& dst) {
 #if SAM2_HAVE_SSE41_PATH
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (C == 3 && avx2 && f.taps <= kMaxAvx2Taps) {
+    return ResampleHorizontalRgbAvx2(src, row0, rows, f, out_w, dst);
+  }
   static const bool sse41 = __builtin_cpu_supports("sse4.1");
   if (C == 3 && sse41) {
     return ResampleHorizontalRgbSse41(src, row0, rows, f, out_w, dst);
