@@ -253,7 +253,17 @@ void AffineBilinearLoop(const Image& src, const AffineMatrix& a,
 #define SAM2_HAVE_AVX2_AFFINE 1
 
 // What the bilinear affine does for one output pixel (AffineRowPlan::kind).
-enum PixelKind : uint8_t { kFillPixel = 0, kInteriorPixel = 1, kEdgePixel = 2 };
+// (Values: inside the image counts 1, interior 1 more.)
+enum PixelKind : uint8_t { kFillPixel = 0, kEdgePixel = 1, kInteriorPixel = 2 };
+
+// kKindsOf[bits]: byte i (little-endian) is bit i of a 4-bit mask.
+constexpr uint32_t KindsOf(int bits) {
+  return (bits & 1) | (bits & 2) << 7 | (bits & 4) << 14 | (bits & 8) << 21;
+}
+constexpr uint32_t kKindsOf[16] = {
+    KindsOf(0),  KindsOf(1),  KindsOf(2),  KindsOf(3), KindsOf(4),  KindsOf(5),
+    KindsOf(6),  KindsOf(7),  KindsOf(8),  KindsOf(9), KindsOf(10), KindsOf(11),
+    KindsOf(12), KindsOf(13), KindsOf(14), KindsOf(15)};
 
 // One output row of the bilinear RGB affine, planned four pixels at a time:
 // source points, their kind, and for interior pixels the byte offset of the
@@ -271,6 +281,66 @@ struct AffineRowPlan {
   std::vector<float> dx, dy;
   std::vector<uint8_t> kind;
 };
+
+// The horizontal lerps of an interior pixel: its 2x2 neighbourhood at p
+// (two 8-byte loads, rows p and p + stride) as [top-left | bottom-left] and
+// [top-right | bottom-right] floats, lerped by dx: [top row | bottom row].
+__attribute__((target("avx2"))) inline __m256 InteriorRows(const uint8_t* p,
+                                                           int stride,
+                                                           __m128i shuffle,
+                                                           float dx) {
+  int64_t top, bottom;
+  std::memcpy(&top, p, 8);
+  std::memcpy(&bottom, p + stride, 8);
+  const __m128i s = _mm_shuffle_epi8(_mm_set_epi64x(bottom, top), shuffle);
+  const __m256 left = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(s));
+  const __m256 right =
+      _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(s, 8)));
+  return _mm256_add_ps(
+      left, _mm256_mul_ps(_mm256_sub_ps(right, left), _mm256_set1_ps(dx)));
+}
+
+// Four interior pixels: InteriorRows for each, then the vertical lerps two
+// pixels per register (the same float operations as the one-pixel path),
+// and 12 bytes out (16 written when `room`: the next pixels come later).
+__attribute__((target("avx2"))) inline void InteriorQuad(
+    const uint8_t* base, int stride, __m128i shuffle, const int32_t* offset,
+    const float* dx, const float* dy, uint8_t* out, bool room) {
+  const __m256 r0 = InteriorRows(base + offset[0], stride, shuffle, dx[0]);
+  const __m256 r1 = InteriorRows(base + offset[1], stride, shuffle, dx[1]);
+  const __m256 r2 = InteriorRows(base + offset[2], stride, shuffle, dx[2]);
+  const __m256 r3 = InteriorRows(base + offset[3], stride, shuffle, dx[3]);
+  const __m128 d = _mm_loadu_ps(dy);
+  const __m256 dy01 =
+      _mm256_set_m128(_mm_shuffle_ps(d, d, 0x55), _mm_shuffle_ps(d, d, 0x00));
+  const __m256 dy23 =
+      _mm256_set_m128(_mm_shuffle_ps(d, d, 0xFF), _mm_shuffle_ps(d, d, 0xAA));
+  // [top p | top q] and [bottom p | bottom q].
+  const __m256 top01 = _mm256_permute2f128_ps(r0, r1, 0x20);
+  const __m256 bottom01 = _mm256_permute2f128_ps(r0, r1, 0x31);
+  const __m256 top23 = _mm256_permute2f128_ps(r2, r3, 0x20);
+  const __m256 bottom23 = _mm256_permute2f128_ps(r2, r3, 0x31);
+  const __m256 v01 =
+      _mm256_add_ps(top01, _mm256_mul_ps(_mm256_sub_ps(bottom01, top01), dy01));
+  const __m256 v23 =
+      _mm256_add_ps(top23, _mm256_mul_ps(_mm256_sub_ps(bottom23, top23), dy23));
+  // Lanes: [p0 p2 | p1 p3] as 16-bit, then bytes; dwords 0, 4, 1, 5 are
+  // the pixels in order, RGBx.
+  const __m256i words =
+      _mm256_packs_epi32(_mm256_cvttps_epi32(v01), _mm256_cvttps_epi32(v23));
+  const __m256i bytes = _mm256_packus_epi16(words, words);
+  __m128i q = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(
+      bytes, _mm256_setr_epi32(0, 4, 1, 5, 0, 0, 0, 0)));
+  q = _mm_shuffle_epi8(
+      q, _mm_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1));
+  if (room) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), q);
+  } else {
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(out), q);
+    const int32_t last = _mm_extract_epi32(q, 2);
+    std::memcpy(out + 8, &last, 4);
+  }
+}
 
 // AffineBilinearLoop<3, M> with AVX2 (chosen at run time). Bit-identical to
 // it except for the source points: they are Pillow's own per-pixel
@@ -344,27 +414,26 @@ __attribute__((target("avx2"))) void AffineBilinearRgbAvx2(
       _mm_storeu_ps(&plan.dy[x], _mm256_cvtpd_ps(_mm256_sub_pd(yf, fy)));
       const int in_bits = _mm256_movemask_pd(inside);
       const int fast_bits = _mm_movemask_ps(_mm_castsi128_ps(interior));
-      for (int i = 0; i < 4; ++i) {
-        plan.kind[x + i] = !((in_bits >> i) & 1)    ? kFillPixel
-                           : ((fast_bits >> i) & 1) ? kInteriorPixel
-                                                    : kEdgePixel;
-      }
+      // Interior implies inside (its neighbours are in the image).
+      const uint32_t kinds = kKindsOf[in_bits] + kKindsOf[fast_bits & in_bits];
+      std::memcpy(&plan.kind[x], &kinds, 4);
     }
-    for (int x = 0; x < out_w; ++x, out += 3) {
+    for (int x = 0; x < out_w;) {
+      // Runs of four interior pixels (most of the image) share the vertical
+      // lerp, the conversion and the store.
+      uint32_t kinds;
+      std::memcpy(&kinds, &plan.kind[x], 4);  // kind has 4 spare entries
+      if (kinds == 0x02020202u && x + 4 <= out_w) {
+        InteriorQuad(base, stride, shuffle, &plan.offset[x], &plan.dx[x],
+                     &plan.dy[x], out, x + 6 <= out_w);
+        x += 4;
+        out += 12;
+        continue;
+      }
       const uint8_t kind = plan.kind[x];
       if (kind == kInteriorPixel) {
-        const uint8_t* p = base + plan.offset[x];
-        int64_t top, bottom;
-        std::memcpy(&top, p, 8);
-        std::memcpy(&bottom, p + stride, 8);
-        const __m128i s =
-            _mm_shuffle_epi8(_mm_set_epi64x(bottom, top), shuffle);
-        const __m256 left = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(s));
-        const __m256 right =
-            _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(s, 8)));
-        const __m256 dx = _mm256_set1_ps(plan.dx[x]);
         const __m256 rows =
-            _mm256_add_ps(left, _mm256_mul_ps(_mm256_sub_ps(right, left), dx));
+            InteriorRows(base + plan.offset[x], stride, shuffle, plan.dx[x]);
         const __m128 v1 = _mm256_castps256_ps128(rows);
         const __m128 v2 = _mm256_extractf128_ps(rows, 1);
         const __m128 v = _mm_add_ps(
@@ -380,6 +449,8 @@ __attribute__((target("avx2"))) void AffineBilinearRgbAvx2(
         out[1] = fill[1];
         out[2] = fill[2];
       }
+      ++x;
+      out += 3;
     }
   }
 }
