@@ -767,9 +767,36 @@ void ResampleHorizontalDispatch(const Image& src, int row0, int rows,
   }
 }
 
+// One output row of the vertical pass from two / three source rows: the sums
+// in registers, no accumulator buffer (the common counts of bilinear
+// upscaling and mild downscaling). Integer only; AVX2 clones.
+SAM2_AVX2_CLONE void VerticalRow2(const uint8_t* __restrict a,
+                                  const uint8_t* __restrict b, int32_t ka,
+                                  int32_t kb, size_t n,
+                                  uint8_t* __restrict out) {
+  for (size_t i = 0; i < n; ++i) {
+    const int32_t v =
+        ((1 << (kPrecisionBits - 1)) + a[i] * ka + b[i] * kb) >> kPrecisionBits;
+    out[i] = static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
+  }
+}
+SAM2_AVX2_CLONE void VerticalRow3(const uint8_t* __restrict a,
+                                  const uint8_t* __restrict b,
+                                  const uint8_t* __restrict c, int32_t ka,
+                                  int32_t kb, int32_t kc, size_t n,
+                                  uint8_t* __restrict out) {
+  for (size_t i = 0; i < n; ++i) {
+    const int32_t v =
+        ((1 << (kPrecisionBits - 1)) + a[i] * ka + b[i] * kb + c[i] * kc) >>
+        kPrecisionBits;
+    out[i] = static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
+  }
+}
+
 // ImagingResampleVertical_8bpc; `c.xmin` relative to src's first row.
 // Integer only: an AVX2 clone (32-bit multiplies in one instruction) is
-// chosen at run time where the CPU has it, with identical results.
+// chosen at run time where the CPU has it, with identical results. The sum
+// is the same whatever the order of its (exact, int32) terms.
 SAM2_AVX2_CLONE void ResampleVertical(const Image& src, const PilCoeffs& c,
                                       const std::vector<int32_t>& kk,
                                       int row_offset, int out_h, Image& dst) {
@@ -778,14 +805,22 @@ SAM2_AVX2_CLONE void ResampleVertical(const Image& src, const PilCoeffs& c,
   int32_t* __restrict acc = acc_buffer.data();
   for (int yy = 0; yy < out_h; ++yy) {
     const int32_t* k = &kk[static_cast<size_t>(yy) * c.ksize];
+    const uint8_t* first = src.data.data() + (c.xmin[yy] - row_offset) * n;
+    uint8_t* __restrict out = dst.data.data() + yy * n;
+    if (c.count[yy] == 2) {
+      VerticalRow2(first, first + n, k[0], k[1], n, out);
+      continue;
+    }
+    if (c.count[yy] == 3) {
+      VerticalRow3(first, first + n, first + 2 * n, k[0], k[1], k[2], n, out);
+      continue;
+    }
     for (size_t i = 0; i < n; ++i) acc[i] = 1 << (kPrecisionBits - 1);
     for (int y = 0; y < c.count[yy]; ++y) {
-      const uint8_t* __restrict in =
-          src.data.data() + (c.xmin[yy] - row_offset + y) * n;
+      const uint8_t* __restrict in = first + y * n;
       const int32_t w = k[y];
       for (size_t i = 0; i < n; ++i) acc[i] += in[i] * w;
     }
-    uint8_t* __restrict out = dst.data.data() + yy * n;
     for (size_t i = 0; i < n; ++i) {
       const int32_t v = acc[i] >> kPrecisionBits;
       out[i] = static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);

@@ -73,6 +73,7 @@ int Run() {
   });
   Time("AffineMasks x3", [&] { AffineMasks({&mask, &mask, &mask}, m); });
   Time("ResizeImage to 1024x1024", [&] { ResizeImage(frame, 1024, 1024); });
+  Time("ResizeImage rows only", [&] { ResizeImage(frame, 1024, w); });
   Time("ResizeMask to 1024x1024", [&] { ResizeMask(mask, 1024, 1024); });
   const Image big = ResizeImage(frame, 1024, 1024);
   const Lut lut = ComposeLuts(BrightnessLut(1.07f), ContrastLut(100, 0.97f));
