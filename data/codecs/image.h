@@ -6,6 +6,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <new>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace sam2::data {
@@ -19,6 +23,30 @@ struct ImageSize {
   bool operator!=(const ImageSize& o) const { return !(*this == o); }
 };
 
+// std::allocator whose value-less construct() default-initialises: a
+// vector's resize(n) then leaves bytes as they are instead of zeroing them,
+// for pixel buffers a kernel overwrites entirely (a 1024px RGB frame is 3 MB
+// of memset otherwise). Explicit values (vector(n, 0), assign) still write.
+template <typename T>
+struct DefaultInitAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = DefaultInitAllocator<U>;
+  };
+  DefaultInitAllocator() = default;
+  template <typename U>
+  DefaultInitAllocator(const DefaultInitAllocator<U>&) noexcept {}
+  template <typename U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+using PixelBuffer = std::vector<uint8_t, DefaultInitAllocator<uint8_t>>;
+
 // An 8-bit image, interleaved channels, rows top to bottom: sample (y, x, c)
 // is data[(y * width + x) * channels + c] ("HWC", the layout of an
 // at::Tensor uint8 [H, W, C]). channels: 1 gray (or palette indices),
@@ -27,14 +55,24 @@ struct Image {
   int height = 0;
   int width = 0;
   int channels = 0;
-  std::vector<uint8_t> data;
+  PixelBuffer data;
 
   Image() = default;
+  // All samples 0.
   Image(int h, int w, int c)
       : height(h),
         width(w),
         channels(c),
-        data(static_cast<size_t>(h) * w * c) {}
+        data(static_cast<size_t>(h) * w * c, 0) {}
+  // Samples left unset: for outputs that are written entirely.
+  static Image Uninitialized(int h, int w, int c) {
+    Image image;
+    image.height = h;
+    image.width = w;
+    image.channels = c;
+    image.data.resize(static_cast<size_t>(h) * w * c);
+    return image;
+  }
   ImageSize size() const { return {height, width}; }
   size_t num_samples() const {
     return static_cast<size_t>(height) * width * channels;

@@ -80,8 +80,9 @@ absl::StatusOr<Image> Decode(const uint8_t* bytes, size_t size,
 
   JpegScale scale;
   if (min_size != nullptr) scale = ChooseJpegScale(header->size, *min_size);
-  Image image(Scaled(header->size.height, scale),
-              Scaled(header->size.width, scale), 3);
+  // Not zeroed: a successful decode writes every pixel.
+  Image image = Image::Uninitialized(Scaled(header->size.height, scale),
+                                     Scaled(header->size.width, scale), 3);
   // Warnings (e.g. premature end of data) are errors: a truncated file would
   // otherwise decode to a grey bottom half silently.
   const int flags = TJFLAG_STOPONWARNING;

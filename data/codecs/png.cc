@@ -94,7 +94,7 @@ enum class Want { kHeader, k8Bit, k16Bit };
 // lower depths fill `samples8` (widened by the caller).
 struct Decoded {
   PngInfo info;
-  std::vector<uint8_t> samples8;
+  PixelBuffer samples8;  // not zeroed: png_read_image writes every row
   std::vector<uint16_t> samples16;
 };
 

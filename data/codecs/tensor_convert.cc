@@ -13,8 +13,9 @@ namespace {
 
 // Hands a byte vector to a tensor: the deleter frees the vector when the
 // tensor's storage goes away.
-at::Tensor AdoptBytes(std::vector<uint8_t> bytes, at::IntArrayRef sizes) {
-  auto* owned = new std::vector<uint8_t>(std::move(bytes));
+template <typename Bytes>
+at::Tensor AdoptBytes(Bytes bytes, at::IntArrayRef sizes) {
+  auto* owned = new Bytes(std::move(bytes));
   return at::from_blob(
       owned->data(), sizes, [owned](void*) { delete owned; },
       at::TensorOptions().dtype(at::kByte));

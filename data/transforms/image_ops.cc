@@ -846,13 +846,13 @@ Image ResizeImageImpl(const Image& src, int out_h, int out_w) {
     // Only the rows the vertical pass reads (all of them without one).
     const int first = need_v ? ybox_first : 0;
     const int rows = need_v ? ybox_last - ybox_first : src.height;
-    horizontal = Image(rows, out_w, C);
+    horizontal = Image::Uninitialized(rows, out_w, C);  // all written
     ResampleHorizontalDispatch<C>(src, first, rows, taps, out_w, horizontal);
     if (!need_v) return horizontal;
     v_src = &horizontal;
     row_offset = first;
   }
-  Image out(out_h, v_src->width, C);
+  Image out = Image::Uninitialized(out_h, v_src->width, C);  // all written
   ResampleVertical(*v_src, vert, FixedPointCoeffs(vert.k), row_offset, out_h,
                    out);
   return out;
@@ -977,7 +977,8 @@ AffineMatrix InverseAffineMatrix(double cx, double cy, double angle_deg,
 Image AffineImage(const Image& src, const AffineMatrix& m,
                   Interpolation interpolation, const Rgb& fill,
                   bool mirror_source) {
-  Image dst(src.height, src.width, src.channels);
+  // Every pixel is written (a sample or the fill).
+  Image dst = Image::Uninitialized(src.height, src.width, src.channels);
   switch (src.channels) {
     case 1:
       AffineDispatch<1>(src, m, interpolation, fill, mirror_source, dst);

@@ -121,7 +121,7 @@ TEST(AffineImageTest, BilinearHalfPixelTruncates) {
   image.data = {1, 2, 9};
   const AffineMatrix m = {1, 0, 0.5, 0, 1, 0};
   const Image out = AffineImage(image, m, Interpolation::kBilinear, {0, 0, 0});
-  EXPECT_EQ(out.data, (std::vector<uint8_t>{1, 5, 0}));
+  EXPECT_EQ(out.data, (PixelBuffer{1, 5, 0}));
 }
 
 // torchvision's F_t.affine(mask, matrix, "nearest", fill=0) with torch ops:
@@ -648,11 +648,11 @@ TEST(ColourTest, HueShiftOfRed) {
   image.data = {255, 0, 0};
   // Shift int(0.3 * 255) = 76: sector 1, f = 0.788, q = 255 * 0.212 = 54.
   AdjustHue(image, 0.3f);
-  EXPECT_EQ(image.data, (std::vector<uint8_t>{54, 255, 0}));
+  EXPECT_EQ(image.data, (PixelBuffer{54, 255, 0}));
   Image gray(1, 1, 3);
   gray.data = {80, 80, 80};
   AdjustHue(gray, 0.2f);  // no saturation: unchanged
-  EXPECT_EQ(gray.data, (std::vector<uint8_t>{80, 80, 80}));
+  EXPECT_EQ(gray.data, (PixelBuffer{80, 80, 80}));
 }
 
 TEST(ColourTest, HueZeroRoundTripIsNearlyIdentity) {
