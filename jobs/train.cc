@@ -40,7 +40,8 @@ const std::vector<sam2::config::FlagSpec>& JobFlags() {
       {"benchmark_steps", "N",
        "run N training steps on the config's data without checkpoints and "
        "print timings; the last two lines are 'peak_rss_mb X' and "
-       "'median_step_s X' (forward, loss, backward, clip, optimizer step)",
+       "'median_step_s X' (forward, loss, backward, clip, optimizer step; "
+       "on a GPU the largest step's 'peak_gpu_mb X' comes before them)",
        "0"},
       {"profile_trace", "FILE",
        "with --benchmark_steps: also write a Chrome trace (chrome://tracing, "

@@ -3,6 +3,10 @@
 #include <dlfcn.h>
 #include <torch/cuda.h>
 
+#ifdef SAM2_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
 #include "absl/strings/str_cat.h"
 
 namespace sam2::training {
@@ -26,6 +30,27 @@ absl::StatusOr<c10::Device> ResolveDevice(const std::string& accelerator,
   // Ranks on a node share its GPUs round-robin, one GPU per rank normally.
   return c10::Device(c10::DeviceType::CUDA,
                      static_cast<c10::DeviceIndex>(local_rank % count));
+}
+
+std::optional<double> PeakDeviceMemoryMb(const c10::Device& device,
+                                         bool reset_peak) {
+#ifdef SAM2_WITH_CUDA
+  if (device.is_cuda()) {
+    namespace allocator = c10::cuda::CUDACachingAllocator;
+    const auto stats = allocator::getDeviceStats(device.index());
+    // Index 0 is StatType::AGGREGATE (all pools) in LibTorch 1.13 and 2.x;
+    // the enum's namespace moved between versions, its order did not.
+    const double peak_mb =
+        static_cast<double>(stats.allocated_bytes[0].peak) / (1024.0 * 1024.0);
+    if (reset_peak) allocator::resetPeakStats(device.index());
+    return peak_mb;
+  }
+#endif
+  return std::nullopt;
+}
+
+void SynchronizeDevice(const c10::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index());
 }
 
 namespace {

@@ -5,6 +5,7 @@
 
 #include <c10/core/Device.h>
 
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -15,6 +16,16 @@ namespace sam2::training {
 // no CUDA or the machine no GPU (the message says how to fix either).
 absl::StatusOr<c10::Device> ResolveDevice(const std::string& accelerator,
                                           int local_rank);
+
+// Peak memory that LibTorch's CUDA caching allocator has handed out on a
+// CUDA `device` since the previous call with `reset_peak` (the reference's
+// meter: torch.cuda.max_memory_allocated, then reset_peak_memory_stats), in
+// MB. nullopt for the CPU and in builds without CUDA (--config=cuda).
+std::optional<double> PeakDeviceMemoryMb(const c10::Device& device,
+                                         bool reset_peak);
+
+// Waits until the work queued on a CUDA `device` is done; nothing on the CPU.
+void SynchronizeDevice(const c10::Device& device);
 
 // The BLAS that LibTorch's matrix products run on, found at run time
 // (Debian's LibTorch calls it through the libblas.so.3 alternative; jobs

@@ -198,6 +198,13 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
   parts.train_data = train_data.get();
   parts.val_data = val_data.get();
   parts.checkpoints = &store;
+  const c10::Device train_device = *device;
+  parts.device_memory_mb = [train_device](bool reset) {
+    return PeakDeviceMemoryMb(train_device, reset);
+  };
+  parts.synchronize_device = [train_device] {
+    SynchronizeDevice(train_device);
+  };
   parts.scalars = tensorboard.get();
   parts.log = log->get();
   parts.collectives = &world;
@@ -216,6 +223,9 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
                                   (result->step_seconds.size() > 1 ? 1 : 0),
                               result->step_seconds.end());
     std::printf("median_data_s %.4f\n", Median(result->data_seconds));
+    if (result->peak_device_mb) {
+      std::printf("peak_gpu_mb %.1f\n", *result->peak_device_mb);
+    }
     std::printf("peak_rss_mb %.1f\n", result->peak_rss_mb);
     std::printf("median_step_s %.4f\n", Median(steps));
     return absl::OkStatus();

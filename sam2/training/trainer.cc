@@ -121,6 +121,12 @@ class Averages {
   std::map<std::string, double> sums_, weights_;
 };
 
+// " | GPU Mem X MB" where the device reports its memory.
+std::string DeviceMemoryText(const std::optional<double>& peak_mb) {
+  if (!peak_mb) return "";
+  return absl::StrFormat(" | GPU Mem %.0f MB", *peak_mb);
+}
+
 }  // namespace
 
 double PeakRssMb() {
@@ -379,6 +385,10 @@ absl::StatusOr<bool> Trainer::TrainStep(int64_t batches_per_epoch) {
     ++epoch_loss_steps_;
   }
 
+  // As the reference's memory meter: this step's peak, then a fresh peak.
+  std::optional<double> device_peak_mb;
+  if (parts_.device_memory_mb) device_peak_mb = parts_.device_memory_mb(true);
+
   if (state_.step % options_.log_freq == 0 || state_.step == 1) {
     const int64_t total = options_.max_epochs * batches_per_epoch;
     const int64_t done = state_.epoch * batches_per_epoch + state_.next_batch;
@@ -387,12 +397,12 @@ absl::StatusOr<bool> Trainer::TrainStep(int64_t batches_per_epoch) {
                              std::max<int64_t>(1, micro_batches);
     parts_.log->Info(absl::StrFormat(
         "Train Epoch: [%d][%d/%d] step %d | Batch Time %.2fs | Data Time "
-        "%.2fs | Samples/s %.2f | Mem %.0f MB | Loss %.4e | Grad norm %.3g | "
+        "%.2fs | Samples/s %.2f | Mem %.0f MB%s | Loss %.4e | Grad norm %.3g | "
         "ETA %s",
         state_.epoch, state_.next_batch, batches_per_epoch, state_.step,
         compute_seconds + data_seconds, data_seconds,
         samples / std::max(1e-9, compute_seconds + data_seconds), PeakRssMb(),
-        loss_values[kCoreLoss], grad_norm,
+        DeviceMemoryText(device_peak_mb), loss_values[kCoreLoss], grad_norm,
         FormatDuration(per_batch * static_cast<double>(total - done))));
   }
   if (parts_.scalars != nullptr &&
@@ -410,6 +420,9 @@ absl::StatusOr<bool> Trainer::TrainStep(int64_t batches_per_epoch) {
     scalars["Step_Stats/train/Samples per s"] =
         samples / std::max(1e-9, compute_seconds + data_seconds);
     scalars["Step_Stats/train/Mem (MB)"] = PeakRssMb();
+    if (device_peak_mb) {
+      scalars["Step_Stats/train/GPU Mem (MB)"] = *device_peak_mb;
+    }
     scalars["Trainer/where"] = where;
     scalars["Trainer/epoch"] = static_cast<double>(state_.epoch);
     for (const auto& [name, v] : parts_.train_data->Counters()) {
@@ -558,6 +571,7 @@ absl::StatusOr<BenchmarkResult> Trainer::Benchmark(int64_t steps) {
         return absl::FailedPreconditionError("the training data is empty");
       }
     }
+    if (parts_.synchronize_device) parts_.synchronize_device();
     const double t1 = Now();
     SeedTorch(StepSeed(options_.seed_value, 0, i, SeedStream::kTorch));
     parts_.task->SeedStep(
@@ -569,7 +583,14 @@ absl::StatusOr<BenchmarkResult> Trainer::Benchmark(int64_t steps) {
     optimizer.SetProgress(0.0);
     optimizer.ClipGradients();
     optimizer.Step();
+    if (parts_.synchronize_device) parts_.synchronize_device();
     const double t2 = Now();
+    if (parts_.device_memory_mb) {
+      if (std::optional<double> mb = parts_.device_memory_mb(true)) {
+        result.peak_device_mb =
+            std::max(result.peak_device_mb.value_or(0), *mb);
+      }
+    }
     result.data_seconds.push_back(t1 - t0);
     result.step_seconds.push_back(t2 - t1);
     parts_.log->Info(absl::StrFormat("benchmark step %d/%d: %.3fs (data %.3fs)",

@@ -23,6 +23,7 @@
 #include <torch/nn/module.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -154,6 +155,11 @@ struct TrainerParts {
   // Mixed precision: scales the loss, unscales gradients, skips overflowing
   // steps (may be null: no scaling).
   optim::GradScaler* grad_scaler = nullptr;
+  // Peak accelerator memory in MB since the previous call with reset=true;
+  // may be empty or return nullopt (CPU runs: only the process's RSS).
+  std::function<std::optional<double>(bool reset)> device_memory_mb;
+  // Waits for the accelerator's queued work (benchmark timings); may be empty.
+  std::function<void()> synchronize_device;
 };
 
 struct EpochStats {
@@ -164,6 +170,7 @@ struct BenchmarkResult {
   std::vector<double> step_seconds;  // forward..optimizer step
   std::vector<double> data_seconds;  // waiting for the batch
   double peak_rss_mb = 0;
+  std::optional<double> peak_device_mb;  // the largest step's, on a GPU
 };
 
 class Trainer {

@@ -16,6 +16,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -24,6 +26,7 @@ namespace sam2::training {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr int kSide = 4;
 
@@ -533,6 +536,84 @@ TEST(TrainerTest, ValModeOnlyValidates) {
   EXPECT_EQ(trainer.state().step, 0);
   EXPECT_EQ(trainer.state().val_step, 2);
   EXPECT_GT(trainer.last_val_stats().at("Losses/val_all_core_loss"), 0);
+}
+
+// Collects the scalars the trainer writes.
+class RecordingScalars : public ScalarSink {
+ public:
+  void AddScalar(const std::string& tag, double value, int64_t step) override {
+    values[tag].push_back(value);
+  }
+  void Flush() override {}
+  std::map<std::string, std::vector<double>> values;
+};
+
+// A GPU's memory meter as the trainer sees it: peak of step i is 100 * i MB
+// (reset=true starts the next step's peak).
+struct FakeDeviceMemory {
+  int64_t steps = 0;
+  int64_t reads_without_reset = 0;
+  std::optional<double> Read(bool reset) {
+    if (!reset) {
+      ++reads_without_reset;
+      return 100.0 * static_cast<double>(steps);
+    }
+    return 100.0 * static_cast<double>(++steps);
+  }
+};
+
+TEST(TrainerTest, DeviceMemoryIsLoggedPerStep) {
+  ToyRun run("device_memory", 0.0, 1);
+  run.options.mode = "train_only";
+  run.options.max_epochs = 1;
+  run.options.log_freq = 3;
+  FakeDeviceMemory memory;
+  RecordingScalars scalars;
+  TrainerParts parts = run.Parts();
+  parts.scalars = &scalars;
+  parts.device_memory_mb = [&memory](bool reset) { return memory.Read(reset); };
+  Trainer trainer(run.options, parts);
+  ASSERT_TRUE(trainer.Run().ok());
+  // One read (and reset) per optimizer step, as the reference's meter.
+  EXPECT_EQ(memory.steps, 6);
+  EXPECT_EQ(memory.reads_without_reset, 0);
+  const std::string log = Read(run.dir + "/logs/log.txt");
+  EXPECT_THAT(log, HasSubstr("| GPU Mem 100 MB |"));  // step 1
+  EXPECT_THAT(log, HasSubstr("| GPU Mem 300 MB |"));  // step 3
+  EXPECT_THAT(log, HasSubstr("| GPU Mem 600 MB |"));  // step 6
+  ASSERT_TRUE(scalars.values.count("Step_Stats/train/GPU Mem (MB)"));
+  EXPECT_EQ(scalars.values.at("Step_Stats/train/GPU Mem (MB)").front(), 100.0);
+}
+
+TEST(TrainerTest, BenchmarkReportsTheLargestStepsDeviceMemory) {
+  ToyRun run("device_memory_bench", 0.0, 1);
+  FakeDeviceMemory memory;
+  int synchronizations = 0;
+  TrainerParts parts = run.Parts();
+  parts.device_memory_mb = [&memory](bool reset) { return memory.Read(reset); };
+  parts.synchronize_device = [&synchronizations] { ++synchronizations; };
+  Trainer trainer(run.options, parts);
+  absl::StatusOr<BenchmarkResult> result = trainer.Benchmark(4);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->step_seconds.size(), 4u);
+  ASSERT_TRUE(result->peak_device_mb.has_value());
+  EXPECT_EQ(*result->peak_device_mb, 400.0);
+  // Before and after each timed step: queued GPU work is inside the timing.
+  EXPECT_EQ(synchronizations, 8);
+}
+
+TEST(TrainerTest, CpuRunsLogNoDeviceMemory) {
+  ToyRun run("no_device_memory", 0.0, 1);
+  run.options.mode = "train_only";
+  run.options.max_epochs = 1;
+  Trainer trainer(run.options, run.Parts());
+  ASSERT_TRUE(trainer.Run().ok());
+  const std::string log = Read(run.dir + "/logs/log.txt");
+  EXPECT_THAT(log, HasSubstr("| Mem "));
+  EXPECT_THAT(log, Not(HasSubstr("GPU Mem")));
+  absl::StatusOr<BenchmarkResult> result = trainer.Benchmark(1);
+  ASSERT_TRUE(result.ok());
+  EXPECT_FALSE(result->peak_device_mb.has_value());
 }
 
 }  // namespace
