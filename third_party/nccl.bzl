@@ -14,10 +14,11 @@ cc_library(
     linkopts = {linkopts},
 )
 
+# The CUDA runtime's headers come from CUDA_HOME (NCCL_HOME may be elsewhere).
 cc_library(
     name = "cudart",
-    hdrs = glob(["include/**/*.h"], allow_empty = True),
-    includes = ["include"],
+    hdrs = glob(["cuda_include/**/*.h"], allow_empty = True),
+    includes = ["cuda_include"],
     linkopts = {cudart_linkopts},
 )
 """
@@ -36,6 +37,10 @@ def _nccl_repository_impl(ctx):
         ctx.symlink(nccl + "/include", "include")
     else:
         ctx.file("include/.empty", "")
+    if ctx.path(cuda + "/include").exists:
+        ctx.symlink(cuda + "/include", "cuda_include")
+    else:
+        ctx.file("cuda_include/.empty", "")
     lib = _find_lib_dir(ctx, nccl)
     cuda_lib = cuda + "/lib64"
     ctx.file("BUILD.bazel", _BUILD.format(
