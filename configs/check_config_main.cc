@@ -31,15 +31,11 @@ const std::vector<sam2::config::FlagSpec>& Flags() {
 
 int main(int argc, char** argv) {
   using namespace sam2::config;
-  absl::StatusOr<CommandLine> cl = ParseCommandLine(argc, argv, Flags());
-  if (!cl.ok()) {
-    std::cerr << "check_config: " << cl.status().message() << "\n";
-    return 2;
-  }
-  if (cl->help) {
-    std::cout << HelpText(kUsage, Flags());
-    return 0;
-  }
+  int exit_code = 0;
+  std::optional<CommandLine> cl =
+      ParseJobCommandLine("check_config", kUsage, argc, argv, Flags(),
+                          /*allow_positional=*/true, &exit_code);
+  if (!cl) return exit_code;
   LoadRequest request;
   request.config = cl->config;
   request.overrides = cl->sets;

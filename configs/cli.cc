@@ -1,5 +1,7 @@
 #include "configs/cli.h"
 
+#include <iostream>
+
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -110,6 +112,30 @@ std::string HelpText(const std::string& usage,
   for (const FlagSpec& spec : CommonFlags()) add(spec);
   for (const FlagSpec& spec : job_flags) add(spec);
   return text;
+}
+
+std::optional<CommandLine> ParseJobCommandLine(
+    const std::string& program, const std::string& usage, int argc, char** argv,
+    const std::vector<FlagSpec>& job_flags, bool allow_positional,
+    int* exit_code) {
+  absl::StatusOr<CommandLine> cl = ParseCommandLine(argc, argv, job_flags);
+  if (!cl.ok()) {
+    std::cerr << program << ": " << cl.status().message() << "\n";
+    *exit_code = 2;
+    return std::nullopt;
+  }
+  if (cl->help) {
+    std::cout << HelpText(usage, job_flags);
+    *exit_code = 0;
+    return std::nullopt;
+  }
+  if (!allow_positional && !cl->positional.empty()) {
+    std::cerr << program << ": unexpected argument '" << cl->positional[0]
+              << "' (see --help)\n";
+    *exit_code = 2;
+    return std::nullopt;
+  }
+  return *std::move(cl);
 }
 
 }  // namespace sam2::config

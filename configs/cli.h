@@ -5,6 +5,7 @@
 #define SAM2_CONFIGS_CLI_H_
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,16 @@ absl::StatusOr<CommandLine> ParseCommandLine(
 // The --help text: `usage` first, then the common and the job's flags.
 std::string HelpText(const std::string& usage,
                      const std::vector<FlagSpec>& job_flags);
+
+// The common start of a job's main(): parses argv; an error is printed as
+// "<program>: <message>" (exit code 2), --help prints HelpText (exit code
+// 0), and unless `allow_positional` a positional argument is an error (2).
+// Returns the command line, or nullopt with `*exit_code` set when main()
+// should return at once.
+std::optional<CommandLine> ParseJobCommandLine(
+    const std::string& program, const std::string& usage, int argc, char** argv,
+    const std::vector<FlagSpec>& job_flags, bool allow_positional,
+    int* exit_code);
 
 }  // namespace sam2::config
 

@@ -60,21 +60,11 @@ const std::vector<sam2::config::FlagSpec>& JobFlags() {
 
 int main(int argc, char** argv) {
   using namespace sam2;
-  absl::StatusOr<config::CommandLine> cl =
-      config::ParseCommandLine(argc, argv, JobFlags());
-  if (!cl.ok()) {
-    std::cerr << "train: " << cl.status().message() << "\n";
-    return 2;
-  }
-  if (cl->help) {
-    std::cout << config::HelpText(kUsage, JobFlags());
-    return 0;
-  }
-  if (!cl->positional.empty()) {
-    std::cerr << "train: unexpected argument '" << cl->positional[0]
-              << "' (see --help)\n";
-    return 2;
-  }
+  int exit_code = 0;
+  std::optional<config::CommandLine> cl =
+      config::ParseJobCommandLine("train", kUsage, argc, argv, JobFlags(),
+                                  /*allow_positional=*/false, &exit_code);
+  if (!cl) return exit_code;
   absl::StatusOr<config::LoadedExperiment> loaded =
       config::LoadExperiment({cl->config, cl->sets, {}});
   if (!loaded.ok()) {

@@ -66,21 +66,11 @@ std::string FromWorkingDirectory(const std::string& path) {
 
 int main(int argc, char** argv) {
   using namespace sam2;
-  absl::StatusOr<config::CommandLine> cl =
-      config::ParseCommandLine(argc, argv, JobFlags());
-  if (!cl.ok()) {
-    std::cerr << "parity_dump: " << cl.status().message() << "\n";
-    return 2;
-  }
-  if (cl->help) {
-    std::cout << config::HelpText(kUsage, JobFlags());
-    return 0;
-  }
-  if (!cl->positional.empty()) {
-    std::cerr << "parity_dump: unexpected argument '" << cl->positional[0]
-              << "' (see --help)\n";
-    return 2;
-  }
+  int exit_code = 0;
+  std::optional<config::CommandLine> cl =
+      config::ParseJobCommandLine("parity_dump", kUsage, argc, argv, JobFlags(),
+                                  /*allow_positional=*/false, &exit_code);
+  if (!cl) return exit_code;
   if (cl->print_config) {
     absl::StatusOr<config::LoadedExperiment> loaded =
         config::LoadExperiment({cl->config, cl->sets, {}});

@@ -85,15 +85,11 @@ int IntFlag(const sam2::config::CommandLine& cl, const std::string& name) {
 
 int main(int argc, char** argv) {
   using namespace sam2;
-  auto cl = config::ParseCommandLine(argc, argv, Flags());
-  if (!cl.ok()) {
-    std::cerr << "forward_bench: " << cl.status().message() << "\n";
-    return 2;
-  }
-  if (cl->help) {
-    std::cout << config::HelpText(kUsage, Flags());
-    return 0;
-  }
+  int exit_code = 0;
+  std::optional<config::CommandLine> cl =
+      config::ParseJobCommandLine("forward_bench", kUsage, argc, argv, Flags(),
+                                  /*allow_positional=*/true, &exit_code);
+  if (!cl) return exit_code;
   auto loaded = config::LoadExperiment({cl->config, cl->sets, {}});
   if (!loaded.ok()) {
     std::cerr << loaded.status().message() << "\n";
