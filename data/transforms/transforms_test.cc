@@ -404,7 +404,10 @@ TEST(ToTensorNormalizeTest, ValuesAreReferenceFloat32) {
   ASSERT_TRUE(Normalize(kImageNetMean, kImageNetStd).Apply(v, ctx).ok());
   at::Tensor t = v.frames[0].ToTensor();
   ASSERT_EQ(t.sizes(), (at::IntArrayRef{3, kH, kW}));
-  const Image& img = MakeVideo(1).frames[0].image;
+  // The untransformed frame (kept alive: a reference into a temporary
+  // VideoDatapoint would dangle).
+  const VideoDatapoint original = MakeVideo(1);
+  const Image& img = original.frames[0].image;
   for (int c = 0; c < 3; ++c) {
     const uint8_t u = img.at(5, 7, c);
     const float expected =
