@@ -608,6 +608,18 @@ void ResampleHorizontal(const Image& src, int row0, int rows,
   }
 }
 
+// One RGB pixel of the horizontal pass in plain integer code (the same sums
+// as the SIMD variants): their tails, where wide loads would leave the row.
+inline void ResamplePixelRgb(const uint8_t* p, const int32_t* k, int taps,
+                             uint8_t* out) {
+  int32_t ss[3] = {1 << (kPrecisionBits - 1), 1 << (kPrecisionBits - 1),
+                   1 << (kPrecisionBits - 1)};
+  for (int x = 0; x < taps; ++x, p += 3) {
+    for (int ch = 0; ch < 3; ++ch) ss[ch] += p[ch] * k[x];
+  }
+  for (int ch = 0; ch < 3; ++ch) out[ch] = ClipFixed(ss[ch]);
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SAM2_HAVE_SSE41_PATH 1
 // RGB horizontal pass with SSE4.1 (32-bit multiplies): the three channels of
@@ -645,13 +657,7 @@ __attribute__((target("sse4.1"))) void ResampleHorizontalRgbSse41(
       StoreRgb(out, _mm_cvtsi128_si32(acc), xx + 1 < out_w);
     }
     for (; xx < out_w; ++xx, k += taps, out += 3) {
-      const uint8_t* p = in + start[xx] * 3;
-      int32_t ss[3] = {1 << (kPrecisionBits - 1), 1 << (kPrecisionBits - 1),
-                       1 << (kPrecisionBits - 1)};
-      for (int x = 0; x < taps; ++x, p += 3) {
-        for (int ch = 0; ch < 3; ++ch) ss[ch] += p[ch] * k[x];
-      }
-      for (int ch = 0; ch < 3; ++ch) out[ch] = ClipFixed(ss[ch]);
+      ResamplePixelRgb(in + start[xx] * 3, k, taps, out);
     }
   }
 }
@@ -728,13 +734,7 @@ __attribute__((target("avx2"))) void ResampleHorizontalRgbAvx2(
     }
     const int32_t* __restrict k = f.k.data() + static_cast<size_t>(xx) * taps;
     for (; xx < out_w; ++xx, k += taps, out += 3) {
-      const uint8_t* p = in + start[xx] * 3;
-      int32_t ss[3] = {1 << (kPrecisionBits - 1), 1 << (kPrecisionBits - 1),
-                       1 << (kPrecisionBits - 1)};
-      for (int x = 0; x < taps; ++x, p += 3) {
-        for (int ch = 0; ch < 3; ++ch) ss[ch] += p[ch] * k[x];
-      }
-      for (int ch = 0; ch < 3; ++ch) out[ch] = ClipFixed(ss[ch]);
+      ResamplePixelRgb(in + start[xx] * 3, k, taps, out);
     }
   }
 }
