@@ -314,6 +314,44 @@ TEST(LoadIntoModelTest, StrictSuccessAndMismatches) {
   EXPECT_EQ(loose->missing.size(), 2u);
 }
 
+TEST(LoadIntoModelTest, UnexpectedKeysAreErrorsEvenWhenNotStrict) {
+  TinyImpl model;
+  LoadOptions not_strict;
+  not_strict.strict = false;
+  absl::StatusOr<LoadReport> r = LoadStateDictIntoModel(
+      model, {{"stats", at::ones({4})}, {"head.weight", at::zeros({1})}},
+      not_strict, "extra.pt");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(Message(r.status()),
+              HasSubstr("unexpected keys (1): head.weight"));
+  EXPECT_TRUE(at::equal(model.stats, at::zeros({4})));  // nothing copied
+}
+
+TEST(LoadIntoModelTest, IgnorePatternThatMatchesNoKeyIsAnError) {
+  TinyImpl model;
+  TensorDict full = ModelStateDict(TinyImpl());
+  LoadOptions typo;
+  typo.ignore_missing_keys = {"fc.bais"};
+  absl::StatusOr<LoadReport> r =
+      LoadStateDictIntoModel(model, full, typo, "full.pt");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(Message(r.status()),
+              HasSubstr("ignore_missing_keys pattern \"fc.bais\" matches "
+                        "none of the 0 missing keys"));
+
+  LoadOptions unexpected_typo;
+  unexpected_typo.ignore_unexpected_keys = {"extra.*", "head.*"};
+  full.emplace_back("extra.weight", at::zeros({1}));
+  r = LoadStateDictIntoModel(model, full, unexpected_typo, "full.pt");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(Message(r.status()),
+              HasSubstr("ignore_unexpected_keys pattern \"head.*\" matches "
+                        "none of the 1 unexpected keys"));
+  unexpected_typo.ignore_unexpected_keys = {"extra.*"};
+  EXPECT_TRUE(
+      LoadStateDictIntoModel(model, full, unexpected_typo, "full.pt").ok());
+}
+
 TEST(LoadIntoModelTest, ModelStateDictRoundTripsThroughAFile) {
   TinyImpl a, b;
   const std::string path = Temp("tiny.pt");
