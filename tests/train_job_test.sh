@@ -55,6 +55,19 @@ fi
 grep -q "Resuming from $run/checkpoints/checkpoint.pt at epoch 1, batch 0, step 4" "$run/logs/log.txt"
 test "$(wc -l < "$run/logs/train_stats.json")" -eq 2
 
+# A corrupt checkpoint ends the run with a message naming it, not a crash.
+broken="$TEST_TMPDIR/broken"
+mkdir -p "$broken/checkpoints"
+head -c 100000 "$run/checkpoints/checkpoint.pt" > "$broken/checkpoints/checkpoint.pt"
+set +e
+"$train" "${common[@]}" --set="launcher { experiment_log_dir: \"$broken\" }" \
+  > "$TEST_TMPDIR/broken.log" 2>&1
+rc=$?
+set -e
+test "$rc" -eq 1 || { cat "$TEST_TMPDIR/broken.log"; echo "exit code $rc"; exit 1; }
+grep -q "^train: cannot resume from: $broken/checkpoints/checkpoint.pt: no zip end-of-central-directory" "$TEST_TMPDIR/broken.log" || {
+  cat "$TEST_TMPDIR/broken.log"; exit 1; }
+
 # Errors are reported before any work.
 if "$train" --config=demo --set='model { image_size: 96 }' 2> "$TEST_TMPDIR/bad.log"; then
   echo "expected a validation error"; exit 1

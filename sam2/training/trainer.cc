@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
 #include "base/torch_errors.h"
@@ -226,9 +227,16 @@ absl::Status Trainer::MaybeResume() {
       ResumeCheckpointPath(options_.checkpoint_dir, options_.resume_from));
   if (!resume) return absl::OkStatus();
   const std::string& path = *resume;
-  SAM2_ASSIGN_OR_RETURN_CONTEXT(TrainerCheckpoint checkpoint,
-                                parts_.checkpoints->Load(path),
-                                "cannot resume from ", path);
+  absl::StatusOr<TrainerCheckpoint> loaded = base::CallCatchingTorchErrors(
+      "", [&] { return parts_.checkpoints->Load(path); });
+  if (!loaded.ok()) {
+    // Name the file once: the store's own messages usually start with it.
+    const bool named = absl::StartsWith(loaded.status().message(), path);
+    return base::Annotate(loaded.status(),
+                          named ? "cannot resume from"
+                                : absl::StrCat("cannot resume from ", path));
+  }
+  TrainerCheckpoint checkpoint = *std::move(loaded);
   SAM2_RETURN_IF_ERROR(LoadModelState(parts_.task->model(), checkpoint.model,
                                       options_.skip_saving_parameters, path));
   if (parts_.optimizer != nullptr) {
