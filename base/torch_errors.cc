@@ -2,6 +2,7 @@
 
 #include <c10/util/Exception.h>
 
+#include <iostream>
 #include <new>
 #include <string>
 
@@ -46,6 +47,14 @@ absl::Status StatusFromException(const std::exception& e,
 absl::Status StatusFromUnknownException(absl::string_view context) {
   return absl::InternalError(
       WithContext(context, "unknown exception (not a std::exception)"));
+}
+
+int RunMainCatchingTorchErrors(absl::string_view program,
+                               const std::function<int()>& body) {
+  absl::StatusOr<int> code = CallCatchingTorchErrors("", body);
+  if (code.ok()) return *code;
+  std::cerr << program << ": " << code.status().message() << "\n";
+  return 1;
 }
 
 }  // namespace sam2::base

@@ -12,6 +12,7 @@
 #define SAM2_BASE_TORCH_ERRORS_H_
 
 #include <exception>
+#include <functional>
 #include <type_traits>
 #include <utility>
 
@@ -59,6 +60,12 @@ auto CallCatchingTorchErrors(absl::string_view context, Fn&& fn) {
     return Out(StatusFromUnknownException(context));
   }
 }
+
+// For a tool's main(): runs `body` (which returns the exit code); an
+// exception that escapes it is printed as "<program>: <message>" on stderr
+// and the exit code is 1.
+int RunMainCatchingTorchErrors(absl::string_view program,
+                               const std::function<int()>& body);
 
 }  // namespace sam2::base
 

@@ -56,5 +56,18 @@ TEST(TorchErrorsTest, ValuesAndStatusesPassThrough) {
   EXPECT_THAT(std::string(unknown.message()), HasSubstr("unknown exception"));
 }
 
+TEST(TorchErrorsTest, MainWrapperTurnsExceptionsIntoExitCodeOne) {
+  EXPECT_EQ(RunMainCatchingTorchErrors("tool", [] { return 3; }), 3);
+  ::testing::internal::CaptureStderr();
+  const int code = RunMainCatchingTorchErrors("tool", []() -> int {
+    (void)at::ones({2}).select(0, 9);
+    return 0;
+  });
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(code, 1);
+  EXPECT_THAT(err, ::testing::StartsWith("tool: "));
+  EXPECT_THAT(err, HasSubstr("index 9 out of range"));
+}
+
 }  // namespace
 }  // namespace sam2::base

@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/torch_errors.h"
 #include "sam2/checkpoint/torch_file.h"
 
 namespace {
@@ -135,7 +136,7 @@ int Export(const std::map<std::string, std::string>& flags) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   if (argc < 2 || !std::strcmp(argv[1], "--help") ||
       !std::strcmp(argv[1], "-h")) {
     std::cout << kUsage;
@@ -169,4 +170,9 @@ int main(int argc, char** argv) {
   }
   std::cerr << "checkpoint: unknown command '" << command << "'\n\n" << kUsage;
   return 2;
+}
+
+int main(int argc, char** argv) {
+  return sam2::base::RunMainCatchingTorchErrors(
+      "checkpoint", [&] { return Main(argc, argv); });
 }

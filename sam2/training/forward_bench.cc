@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "base/torch_errors.h"
 #include "configs/cli.h"
 #include "configs/loader.h"
 #include "sam2/training/device.h"
@@ -83,7 +84,7 @@ int IntFlag(const sam2::config::CommandLine& cl, const std::string& name) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   using namespace sam2;
   int exit_code = 0;
   std::optional<config::CommandLine> cl =
@@ -135,4 +136,9 @@ int main(int argc, char** argv) {
       n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
   std::printf("peak_rss_mb %.1f\nmedian_forward_s %.4f\n", PeakRssMb(), median);
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return sam2::base::RunMainCatchingTorchErrors(
+      "forward_bench", [&] { return Main(argc, argv); });
 }
