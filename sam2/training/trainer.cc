@@ -152,7 +152,7 @@ absl::Status Trainer::Run() {
   process_start_ = Now();
   if (absl::Status s = MaybeResume(); !s.ok()) return s;
   elapsed_at_start_ = state_.time_elapsed;
-  if (options_.mode == "val") return ValEpoch();
+  if (options_.mode == config::TrainerMode::kVal) return ValEpoch();
   if (parts_.optimizer == nullptr || parts_.train_data == nullptr) {
     return absl::FailedPreconditionError(
         "training needs an optimizer and training data");
@@ -166,14 +166,15 @@ absl::Status Trainer::Run() {
     if (absl::Status s = SaveCheckpoint(/*end_of_epoch=*/true); !s.ok()) {
       return s;
     }
-    const bool intermediate_val = options_.mode == "train" &&
-                                  finished % options_.val_epoch_freq == 0 &&
-                                  finished < options_.max_epochs - 1;
+    const bool intermediate_val =
+        options_.mode == config::TrainerMode::kTrain &&
+        finished % options_.val_epoch_freq == 0 &&
+        finished < options_.max_epochs - 1;
     if (intermediate_val) {
       if (absl::Status s = ValEpoch(); !s.ok()) return s;
     }
   }
-  if (options_.mode == "train") return ValEpoch();
+  if (options_.mode == config::TrainerMode::kTrain) return ValEpoch();
   return absl::OkStatus();
 }
 
