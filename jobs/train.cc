@@ -4,6 +4,7 @@
 //   bazel run -c opt //jobs:train -- --config=mose --set='...'
 #include <iostream>
 
+#include "base/torch_errors.h"
 #include "configs/cli.h"
 #include "configs/loader.h"
 #include "distributed/collectives.h"
@@ -101,7 +102,10 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<distributed::Collectives> world =
       distributed::MakeSingleProcessCollectives();
-  absl::Status status = training::RunExperiment(*loaded, options, *world);
+  // The one place where a LibTorch exception that escaped the run's own
+  // boundaries becomes a message and an exit code.
+  absl::Status status = base::CallCatchingTorchErrors(
+      "", [&] { return training::RunExperiment(*loaded, options, *world); });
   if (!status.ok()) {
     std::cerr << "train: " << status.message() << "\n";
     return 1;

@@ -2,7 +2,8 @@
 # End to end: //jobs:train on the bundled demo data (4 videos, 1 then 2
 # epochs): logs, TensorBoard, config, checkpoint in the documented layout;
 # the checkpoint's model part is an official-format state_dict; a second run
-# resumes from it; bad input fails with a clear message.
+# resumes from it; two fresh runs of one config train bitwise the same model;
+# bad input fails with a clear message.
 set -euo pipefail
 root="$TEST_SRCDIR/sam2_train_cpp"
 train="$root/jobs/train"
@@ -28,11 +29,44 @@ grep -q "model: OrderedDict" "$TEST_TMPDIR/inspect.txt"
 grep -q "optimizer: OrderedDict" "$TEST_TMPDIR/inspect.txt"
 grep -q "image_encoder.trunk.pos_embed" "$TEST_TMPDIR/inspect.txt"
 
+# A second fresh run of the same config and seed trains the same weights, bit
+# for bit (model initialisation, prompts, dropout and data are all seeded).
+fresh="$TEST_TMPDIR/fresh"
+"$train" "${common[@]}" --set="launcher { experiment_log_dir: \"$fresh\" }" \
+  --set='trainer { max_epochs: 1 }' > "$TEST_TMPDIR/fresh.log" 2>&1 || {
+  cat "$TEST_TMPDIR/fresh.log"; exit 1; }
+"$ckpt_tool" export --input="$run/checkpoints/checkpoint.pt" --output="$TEST_TMPDIR/a.pt"
+"$ckpt_tool" export --input="$fresh/checkpoints/checkpoint.pt" --output="$TEST_TMPDIR/b.pt"
+cmp "$TEST_TMPDIR/a.pt" "$TEST_TMPDIR/b.pt" || {
+  echo "two fresh runs of one config trained different weights"; exit 1; }
+# ... and a different seed does not.
+other="$TEST_TMPDIR/other_seed"
+"$train" "${common[@]}" --set="launcher { experiment_log_dir: \"$other\" }" \
+  --set='trainer { max_epochs: 1 seed_value: 124 }' > "$TEST_TMPDIR/other.log" 2>&1 || {
+  cat "$TEST_TMPDIR/other.log"; exit 1; }
+"$ckpt_tool" export --input="$other/checkpoints/checkpoint.pt" --output="$TEST_TMPDIR/c.pt"
+if cmp -s "$TEST_TMPDIR/a.pt" "$TEST_TMPDIR/c.pt"; then
+  echo "seed_value has no effect on the trained weights"; exit 1
+fi
+
 # A longer run resumes after epoch 1.
 "$train" "${common[@]}" --set='trainer { max_epochs: 2 }' > "$TEST_TMPDIR/second.log" 2>&1 || {
   cat "$TEST_TMPDIR/second.log"; exit 1; }
 grep -q "Resuming from $run/checkpoints/checkpoint.pt at epoch 1, batch 0, step 4" "$run/logs/log.txt"
 test "$(wc -l < "$run/logs/train_stats.json")" -eq 2
+
+# A corrupt checkpoint ends the run with a message naming it, not a crash.
+broken="$TEST_TMPDIR/broken"
+mkdir -p "$broken/checkpoints"
+head -c 100000 "$run/checkpoints/checkpoint.pt" > "$broken/checkpoints/checkpoint.pt"
+set +e
+"$train" "${common[@]}" --set="launcher { experiment_log_dir: \"$broken\" }" \
+  > "$TEST_TMPDIR/broken.log" 2>&1
+rc=$?
+set -e
+test "$rc" -eq 1 || { cat "$TEST_TMPDIR/broken.log"; echo "exit code $rc"; exit 1; }
+grep -q "^train: cannot resume from: $broken/checkpoints/checkpoint.pt: no zip end-of-central-directory" "$TEST_TMPDIR/broken.log" || {
+  cat "$TEST_TMPDIR/broken.log"; exit 1; }
 
 # Errors are reported before any work.
 if "$train" --config=demo --set='model { image_size: 96 }' 2> "$TEST_TMPDIR/bad.log"; then

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/testing/temp_dir.h"
 #include "sam2/checkpoint/pickle.h"
 #include "sam2/checkpoint/state_dict.h"
 #include "sam2/checkpoint/torch_file.h"
@@ -21,13 +22,10 @@ std::string Runfile(const std::string& path) {
   return std::string(std::getenv("TEST_SRCDIR")) + "/sam2_train_cpp/" + path;
 }
 std::string Temp(const std::string& name) {
-  return std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
+  return ::sam2::testutil::TempPath(name);
 }
 std::string Read(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  return ::sam2::testutil::ReadFileOrFail(path);
 }
 void Write(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
@@ -312,6 +310,44 @@ TEST(LoadIntoModelTest, StrictSuccessAndMismatches) {
       model, {{"stats", at::zeros({4})}}, not_strict, "loose.pt");
   ASSERT_TRUE(loose.ok());
   EXPECT_EQ(loose->missing.size(), 2u);
+}
+
+TEST(LoadIntoModelTest, UnexpectedKeysAreErrorsEvenWhenNotStrict) {
+  TinyImpl model;
+  LoadOptions not_strict;
+  not_strict.strict = false;
+  absl::StatusOr<LoadReport> r = LoadStateDictIntoModel(
+      model, {{"stats", at::ones({4})}, {"head.weight", at::zeros({1})}},
+      not_strict, "extra.pt");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(Message(r.status()),
+              HasSubstr("unexpected keys (1): head.weight"));
+  EXPECT_TRUE(at::equal(model.stats, at::zeros({4})));  // nothing copied
+}
+
+TEST(LoadIntoModelTest, IgnorePatternThatMatchesNoKeyIsAnError) {
+  TinyImpl model;
+  TensorDict full = ModelStateDict(TinyImpl());
+  LoadOptions typo;
+  typo.ignore_missing_keys = {"fc.bais"};
+  absl::StatusOr<LoadReport> r =
+      LoadStateDictIntoModel(model, full, typo, "full.pt");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(Message(r.status()),
+              HasSubstr("ignore_missing_keys pattern \"fc.bais\" matches "
+                        "none of the 0 missing keys"));
+
+  LoadOptions unexpected_typo;
+  unexpected_typo.ignore_unexpected_keys = {"extra.*", "head.*"};
+  full.emplace_back("extra.weight", at::zeros({1}));
+  r = LoadStateDictIntoModel(model, full, unexpected_typo, "full.pt");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(Message(r.status()),
+              HasSubstr("ignore_unexpected_keys pattern \"head.*\" matches "
+                        "none of the 1 unexpected keys"));
+  unexpected_typo.ignore_unexpected_keys = {"extra.*"};
+  EXPECT_TRUE(
+      LoadStateDictIntoModel(model, full, unexpected_typo, "full.pt").ok());
 }
 
 TEST(LoadIntoModelTest, ModelStateDictRoundTripsThroughAFile) {

@@ -99,22 +99,62 @@ TensorDict ModelStateDict(const torch::nn::Module& model) {
   return out;
 }
 
+namespace {
+
+// The keys of `keys` that the patterns match; a pattern that matches none of
+// them is an error, as the reference's unix_pattern_to_parameter_names
+// asserts.
+absl::StatusOr<std::set<std::string>> KeysMatchedByPatterns(
+    const std::vector<std::string>& patterns,
+    const std::vector<std::string>& keys, const std::string& what) {
+  std::set<std::string> matched;
+  std::vector<std::string> unused;
+  for (const std::string& pattern : patterns) {
+    bool any = false;
+    for (const std::string& key : keys) {
+      if (Fnmatch(key, pattern)) {
+        matched.insert(key);
+        any = true;
+      }
+    }
+    if (!any) unused.push_back(absl::StrCat("\"", pattern, "\""));
+  }
+  if (!unused.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " pattern", unused.size() > 1 ? "s " : " ",
+        absl::StrJoin(unused, ", "), " match", unused.size() > 1 ? "" : "es",
+        " none of the ", keys.size(), " ",
+        what == "ignore_missing_keys" ? "missing" : "unexpected",
+        " keys: remove ", unused.size() > 1 ? "them" : "it",
+        " or fix the pattern"));
+  }
+  return matched;
+}
+
+std::vector<std::string> Without(const std::vector<std::string>& keys,
+                                 const std::set<std::string>& ignored) {
+  std::vector<std::string> kept;
+  for (const std::string& key : keys) {
+    if (!ignored.count(key)) kept.push_back(key);
+  }
+  return kept;
+}
+
+}  // namespace
+
 absl::StatusOr<LoadReport> LoadStateDictIntoModel(torch::nn::Module& model,
                                                   const TensorDict& state_dict,
                                                   const LoadOptions& options,
                                                   const std::string& source) {
   std::map<std::string, at::Tensor> file(state_dict.begin(), state_dict.end());
-  LoadReport report;
-  std::vector<std::string> wrong_shapes;
+  std::vector<std::string> missing, unexpected, wrong_shapes;
   std::vector<std::pair<at::Tensor, at::Tensor>> copies;
   std::set<std::string> model_keys;
   for (const auto& [name, target] : ModelStateDict(model)) {
     model_keys.insert(name);
     auto it = file.find(name);
     if (it == file.end()) {
-      if (!MatchesAny(name, options.ignore_missing_keys)) {
-        report.missing.push_back(name);
-      }
+      missing.push_back(name);
       continue;
     }
     if (it->second.sizes() != target.sizes()) {
@@ -126,13 +166,34 @@ absl::StatusOr<LoadReport> LoadStateDictIntoModel(torch::nn::Module& model,
     copies.emplace_back(target, it->second);
   }
   for (const auto& [name, tensor] : state_dict) {
-    if (!model_keys.count(name) &&
-        !MatchesAny(name, options.ignore_unexpected_keys)) {
-      report.unexpected.push_back(name);
-    }
+    if (!model_keys.count(name)) unexpected.push_back(name);
   }
+  // As the reference's check_load_state_dict_errors: the ignore patterns are
+  // matched against the missing (resp. unexpected) keys, and each must match
+  // at least one of them.
+  if (!options.ignore_missing_keys.empty()) {
+    auto ignored = KeysMatchedByPatterns(options.ignore_missing_keys, missing,
+                                         "ignore_missing_keys");
+    if (!ignored.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": ", ignored.status().message()));
+    }
+    missing = Without(missing, *ignored);
+  }
+  if (!options.ignore_unexpected_keys.empty()) {
+    auto ignored = KeysMatchedByPatterns(options.ignore_unexpected_keys,
+                                         unexpected, "ignore_unexpected_keys");
+    if (!ignored.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": ", ignored.status().message()));
+    }
+    unexpected = Without(unexpected, *ignored);
+  }
+  LoadReport report{missing, unexpected};
+  // Unexpected keys are an error whatever `strict` says; `strict` governs
+  // missing keys only.
   const bool key_mismatch =
-      options.strict && (!report.missing.empty() || !report.unexpected.empty());
+      !report.unexpected.empty() || (options.strict && !report.missing.empty());
   if (key_mismatch || !wrong_shapes.empty()) {
     std::string message =
         absl::StrCat("state_dict of ", source, " does not fit the model:");
@@ -150,9 +211,10 @@ absl::StatusOr<LoadReport> LoadStateDictIntoModel(torch::nn::Module& model,
                       "): ", absl::StrJoin(wrong_shapes, "; "));
     }
     absl::StrAppend(&message,
-                    "\n(ignore_missing_keys / ignore_unexpected_keys take "
-                    "fnmatch patterns; a different model size needs another "
-                    "model_preset)");
+                    "\n(unexpected keys are an error even with strict: "
+                    "false, as in the reference; ignore_missing_keys / "
+                    "ignore_unexpected_keys take fnmatch patterns; a "
+                    "different model size needs another model_preset)");
     return absl::InvalidArgumentError(message);
   }
   c10::NoGradGuard no_grad;

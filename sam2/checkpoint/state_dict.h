@@ -24,8 +24,11 @@ bool MatchesAny(const std::string& name,
 TensorDict ModelStateDict(const torch::nn::Module& model);
 
 struct LoadOptions {
-  // Missing or unexpected keys are errors (after the ignore patterns).
+  // Missing keys are errors (after the ignore patterns). Unexpected keys are
+  // errors whatever `strict` says, as in the reference's
+  // check_load_state_dict_errors.
   bool strict = true;
+  // Each pattern must match at least one missing (resp. unexpected) key.
   std::vector<std::string> ignore_missing_keys;     // fnmatch patterns
   std::vector<std::string> ignore_unexpected_keys;  // fnmatch patterns
 };
@@ -36,8 +39,9 @@ struct LoadReport {
 };
 
 // Copies matching tensors into the module (converting dtype). A shape
-// mismatch is always an error; missing/unexpected keys are errors when
-// strict. Errors list the keys; nothing is copied on error.
+// mismatch and an unexpected key are always errors, a missing key when
+// strict; an ignore pattern that matches no missing (unexpected) key is an
+// error. Errors list the keys; nothing is copied on error.
 absl::StatusOr<LoadReport> LoadStateDictIntoModel(torch::nn::Module& model,
                                                   const TensorDict& state_dict,
                                                   const LoadOptions& options,

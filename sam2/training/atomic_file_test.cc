@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/testing/temp_dir.h"
+
 namespace sam2::training {
 namespace {
 
@@ -19,10 +21,7 @@ std::string Read(const std::string& path) {
   return s.str();
 }
 
-std::string TempDir() {
-  const char* d = std::getenv("TEST_TMPDIR");
-  return d ? d : "/tmp";
-}
+std::string TempDir() { return ::sam2::testutil::TestTmpRoot(); }
 
 TEST(AtomicFileTest, WritesAndReplaces) {
   const std::string path = TempDir() + "/sub/dir/file.txt";

@@ -6,13 +6,14 @@
 
 #include <cstdlib>
 
+#include "base/testing/temp_dir.h"
 #include "sam2/checkpoint/torch_file.h"
 
 namespace sam2::training {
 namespace {
 
 std::string Temp(const std::string& name) {
-  return std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
+  return ::sam2::testutil::TempPath(name);
 }
 
 TEST(TorchCheckpointStoreTest, RoundTripAndOfficialModelPart) {

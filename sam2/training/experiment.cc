@@ -11,19 +11,23 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "base/status_macros.h"
+#include "base/torch_errors.h"
 #include "configs/choices.h"
 #include "sam2/checkpoint/state_dict.h"
 #include "sam2/checkpoint/torch_file.h"
 #include "sam2/training/atomic_file.h"
 #include "sam2/training/autocast.h"
 #include "sam2/training/checkpoint_store.h"
+#include "sam2/training/cuda_backend.h"
 #include "sam2/training/data_builder.h"
 #include "sam2/training/device.h"
 #include "sam2/training/model_builder.h"
 #include "sam2/training/optim/adamw.h"
 #include "sam2/training/optim/grad_scaler.h"
 #include "sam2/training/run_log.h"
+#include "sam2/training/seeding.h"
 #include "sam2/training/tensorboard/event_writer.h"
 #include "sam2/training/trainer.h"
 
@@ -49,39 +53,82 @@ TrainerOptions TrainerOptionsFromConfig(const config::Experiment& e,
                      e.checkpoint().save_list().end());
   o.save_every_steps = e.checkpoint().save_every_steps();
   o.resume_from = e.checkpoint().resume_from();
+  o.skip_saving_parameters.assign(
+      e.checkpoint().skip_saving_parameters().begin(),
+      e.checkpoint().skip_saving_parameters().end());
   o.stop_after_steps = run.stop_after_steps;
   return o;
 }
 
-// The reference's model_weight_initializer, applied when the run does not
-// resume from its own checkpoint.
+// The reference's model_weight_initializer (load_state_dict_into_model).
 absl::Status InitializeWeights(const config::ModelWeightInitializerConfig& c,
                                torch::nn::Module& model, RunLog& log) {
   std::vector<std::string> keys(c.ckpt_state_dict_keys().begin(),
                                 c.ckpt_state_dict_keys().end());
-  auto state_dict = checkpoint::LoadStateDict(c.checkpoint_path(), keys);
-  if (!state_dict.ok()) return state_dict.status();
+  SAM2_ASSIGN_OR_RETURN(checkpoint::TensorDict state_dict,
+                        checkpoint::LoadStateDict(c.checkpoint_path(), keys));
   checkpoint::LoadOptions options;
   options.strict = c.strict();
   options.ignore_missing_keys.assign(c.ignore_missing_keys().begin(),
                                      c.ignore_missing_keys().end());
   options.ignore_unexpected_keys.assign(c.ignore_unexpected_keys().begin(),
                                         c.ignore_unexpected_keys().end());
-  auto report = checkpoint::LoadStateDictIntoModel(model, *state_dict, options,
-                                                   c.checkpoint_path());
-  if (!report.ok()) return report.status();
+  SAM2_ASSIGN_OR_RETURN(checkpoint::LoadReport report,
+                        checkpoint::LoadStateDictIntoModel(
+                            model, state_dict, options, c.checkpoint_path()));
   log.Info(absl::StrCat("Initialised the model from ", c.checkpoint_path(),
-                        " (", state_dict->size(), " tensors; ",
-                        report->missing.size(), " missing, ",
-                        report->unexpected.size(), " unexpected)"));
+                        " (", state_dict.size(), " tensors; ",
+                        report.missing.size(), " missing, ",
+                        report.unexpected.size(), " unexpected)"));
   return absl::OkStatus();
 }
 
-bool ResumeCheckpointExists(const config::Experiment& e) {
-  std::error_code ec;
-  return !e.checkpoint().resume_from().empty() ||
-         std::filesystem::is_regular_file(
-             e.checkpoint().save_dir() + "/checkpoint.pt", ec);
+// checkpoint.skip_saving_parameters must name frozen parameters only, or a
+// resumed run would restart them from their initial values (the reference's
+// assert_skipped_parameters_are_frozen); each pattern must match a key.
+absl::Status CheckSkippedParametersAreFrozen(const config::CheckpointConfig& c,
+                                             const torch::nn::Module& model) {
+  const std::vector<std::string> patterns(c.skip_saving_parameters().begin(),
+                                          c.skip_saving_parameters().end());
+  const checkpoint::TensorDict state = checkpoint::ModelStateDict(model);
+  std::vector<std::string> unmatched, trainable;
+  for (const std::string& pattern : patterns) {
+    const bool any = std::any_of(
+        state.begin(), state.end(),
+        [&](const auto& kv) { return checkpoint::Fnmatch(kv.first, pattern); });
+    if (!any) unmatched.push_back(pattern);
+  }
+  if (!unmatched.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "checkpoint.skip_saving_parameters: ", absl::StrJoin(unmatched, ", "),
+        " match no key of the model's state_dict"));
+  }
+  for (const auto& item : model.named_parameters(/*recurse=*/true)) {
+    if (item.value().requires_grad() &&
+        checkpoint::MatchesAny(item.key(), patterns)) {
+      trainable.push_back(item.key());
+    }
+  }
+  if (!trainable.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "checkpoint.skip_saving_parameters: parameters left out of "
+        "checkpoints must be frozen, but ",
+        trainable.size(), " are trainable (", absl::StrJoin(trainable, ", "),
+        "): freeze them (optim.frozen_param_patterns, "
+        "model.freeze_image_encoder) or stop skipping them"));
+  }
+  return absl::OkStatus();
+}
+
+// Whether the model initialiser runs: on a fresh start, and on a resume when
+// initialize_after_preemption (default: skip_saving_parameters is set), as
+// the reference's load_checkpoint.
+bool RunsModelInitializer(const config::CheckpointConfig& c, bool resumes) {
+  if (!c.has_model_weight_initializer()) return false;
+  if (!resumes) return true;
+  return c.has_initialize_after_preemption()
+             ? c.initialize_after_preemption()
+             : !c.skip_saving_parameters().empty();
 }
 
 double Median(std::vector<double> v) {
@@ -126,19 +173,35 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
   (*log)->Info(absl::StrCat("Experiment ", loaded.name, " (", loaded.path,
                             "), logs in ", root));
 
-  // Model and task.
-  auto model_options = ModelOptionsFromConfig(e.model());
-  if (!model_options.ok()) return model_options.status();
-  model_options->seed = e.trainer().seed_value();
-  SAM2Train model(*model_options);
+  if (device->is_cuda()) {
+    const CudaBackendSettings cuda =
+        CudaBackendSettingsFromConfig(e.trainer().cuda());
+    ApplyCudaBackendSettings(cuda);
+    (*log)->Info(absl::StrCat("CUDA: ", DescribeCudaBackendSettings(cuda)));
+  }
+
+  // Model and task. Seeded first, as the reference seeds before building
+  // the model: two fresh runs of one config start from the same weights.
+  SAM2_ASSIGN_OR_RETURN(SAM2TrainOptions model_options,
+                        ModelOptionsFromConfig(e.model()));
+  model_options.seed = e.trainer().seed_value();
+  SeedTorch(ModelInitSeed(e.trainer().seed_value()));
+  SAM2_ASSIGN_OR_RETURN(
+      SAM2Train model, base::CallCatchingTorchErrors("building the model", [&] {
+        return SAM2Train(model_options);
+      }));
   int64_t parameters = 0;
   for (const at::Tensor& p : model->parameters()) parameters += p.numel();
   (*log)->Info(absl::StrFormat("Model: %.2fM parameters", parameters / 1e6));
-  if (e.checkpoint().has_model_weight_initializer() &&
-      !ResumeCheckpointExists(e)) {
-    absl::Status s = InitializeWeights(
-        e.checkpoint().model_weight_initializer(), *model, **log);
-    if (!s.ok()) return s;
+  SAM2_ASSIGN_OR_RETURN(std::optional<std::string> resume,
+                        ResumeCheckpointPath(e.checkpoint().save_dir(),
+                                             e.checkpoint().resume_from()));
+  if (RunsModelInitializer(e.checkpoint(), resume.has_value())) {
+    const config::ModelWeightInitializerConfig& init =
+        e.checkpoint().model_weight_initializer();
+    SAM2_RETURN_IF_ERROR(base::CallCatchingTorchErrors(
+        init.checkpoint_path(),
+        [&] { return InitializeWeights(init, *model, **log); }));
   }
   model->to(*device);
   // As the reference, whose torch.cuda.amp.autocast is a no-op on the CPU:
@@ -178,6 +241,8 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
     auto created = optim::AdamW::Create(*model, e.optim());
     if (!created.ok()) return created.status();
     optimizer = std::move(*created);
+    SAM2_RETURN_IF_ERROR(
+        CheckSkippedParametersAreFrozen(e.checkpoint(), *model));
     (*log)->Info(absl::StrCat("Optimizer: AdamW, ", optimizer->params().size(),
                               " trainable tensors in ",
                               optimizer->groups().size(), " groups"));

@@ -103,4 +103,22 @@ absl::Status RunLog::AppendStats(const std::string& file_name,
   return absl::OkStatus();
 }
 
+std::optional<double> RunLog::LastStatsValue(const std::string& file_name,
+                                             const std::string& key) const {
+  if (log_dir_.empty()) return std::nullopt;
+  std::ifstream in(absl::StrCat(log_dir_, "/", file_name));
+  std::string line, last;
+  while (std::getline(in, line)) {
+    if (!line.empty()) last = line;
+  }
+  const std::string quoted = absl::StrCat(JsonString(key), ": ");
+  const size_t at = last.find(quoted);
+  if (at == std::string::npos) return std::nullopt;
+  const char* start = last.c_str() + at + quoted.size();
+  char* end = nullptr;
+  const double value = std::strtod(start, &end);
+  if (end == start) return std::nullopt;
+  return value;
+}
+
 }  // namespace sam2::training

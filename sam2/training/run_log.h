@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -35,6 +36,12 @@ class RunLog {
   // (rank 0 only).
   absl::Status AppendStats(const std::string& file_name,
                            const std::map<std::string, double>& stats);
+
+  // The number under `key` in the last line of <log_dir>/<file_name>, as
+  // AppendStats wrote it; nullopt when the file, the line or the key is
+  // missing.
+  std::optional<double> LastStatsValue(const std::string& file_name,
+                                       const std::string& key) const;
 
   const std::string& log_dir() const { return log_dir_; }
 

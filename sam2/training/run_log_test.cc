@@ -7,26 +7,22 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/testing/temp_dir.h"
+
 namespace sam2::training {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::string Read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using ::sam2::testutil::FreshTempDir;
 
-std::string TempDir() {
-  const char* d = std::getenv("TEST_TMPDIR");
-  return d ? d : "/tmp";
+std::string Read(const std::string& path) {
+  return ::sam2::testutil::ReadFileOrFail(path);
 }
 
 TEST(RunLogTest, RankZeroWritesLogAndStats) {
-  const std::string dir = TempDir() + "/run0/logs";
+  const std::string dir = FreshTempDir("run0") + "/logs";
   {
     auto log = RunLog::Open(dir, 0);
     ASSERT_TRUE(log.ok()) << log.status();
@@ -49,7 +45,7 @@ TEST(RunLogTest, RankZeroWritesLogAndStats) {
 }
 
 TEST(RunLogTest, OtherRanksLogOnlyProblems) {
-  const std::string dir = TempDir() + "/run1/logs";
+  const std::string dir = FreshTempDir("run1") + "/logs";
   {
     auto log = RunLog::Open(dir, 3);
     ASSERT_TRUE(log.ok());
@@ -66,6 +62,25 @@ TEST(RunLogTest, OtherRanksLogOnlyProblems) {
 TEST(RunLogTest, UnwritableDirectoryIsAnError) {
   auto log = RunLog::Open("/proc/no/such/dir", 0);
   EXPECT_FALSE(log.ok());
+}
+
+TEST(RunLogTest, LastStatsValueReadsTheLastLine) {
+  const std::string dir = FreshTempDir("run2") + "/logs";
+  auto log = RunLog::Open(dir, 0);
+  ASSERT_TRUE(log.ok());
+  EXPECT_FALSE((*log)->LastStatsValue("val_stats.json", "Trainer/epoch"));
+  ASSERT_TRUE(
+      (*log)->AppendStats("val_stats.json", {{"Trainer/epoch", 0}}).ok());
+  ASSERT_TRUE((*log)
+                  ->AppendStats("val_stats.json",
+                                {{"Losses/val", 2.5}, {"Trainer/epoch", 3}})
+                  .ok());
+  EXPECT_EQ((*log)->LastStatsValue("val_stats.json", "Trainer/epoch"), 3.0);
+  EXPECT_EQ((*log)->LastStatsValue("val_stats.json", "Losses/val"), 2.5);
+  EXPECT_FALSE((*log)->LastStatsValue("val_stats.json", "Trainer/step"));
+  auto no_dir = RunLog::Open("", 0);
+  ASSERT_TRUE(no_dir.ok());
+  EXPECT_FALSE((*no_dir)->LastStatsValue("val_stats.json", "Trainer/epoch"));
 }
 
 }  // namespace

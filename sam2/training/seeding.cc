@@ -27,6 +27,11 @@ uint64_t StepSeed(int64_t seed_value, int rank, int64_t step,
                   static_cast<uint64_t>(stream)});
 }
 
+uint64_t ModelInitSeed(int64_t seed_value) {
+  return MixSeed({static_cast<uint64_t>(seed_value),
+                  static_cast<uint64_t>(SeedStream::kModelInit)});
+}
+
 void SeedTorch(uint64_t seed) {
   // at::manual_seed seeds the CPU generator and, in CUDA builds, every GPU's.
   at::manual_seed(seed & 0x7fffffffffffffffULL);

@@ -20,6 +20,7 @@ enum class SeedStream : uint64_t {
   kTorch = 1,    // LibTorch's global generators (dropout, drop path)
   kPrompts = 2,  // SAM2Train's prompt simulation
   kData = 3,     // reserved for the data pipeline
+  kModelInit = 4,  // the model's initial weights, before the first step
 };
 
 // SplitMix64 over the parts: well mixed, cheap, platform independent.
@@ -27,6 +28,14 @@ uint64_t MixSeed(std::initializer_list<uint64_t> parts);
 
 uint64_t StepSeed(int64_t seed_value, int rank, int64_t step,
                   SeedStream stream);
+
+// The seed of the model's initialisation: (seed_value) only, not the rank,
+// so every rank builds the same initial weights. The reference seeds with
+// (seed_value + rank) * max_epochs before building the model and lets DDP
+// broadcast rank 0's weights; the effect (one set of initial weights fixed by
+// the seed) is the same, the numbers are not (LibTorch's initialisers draw
+// differently from PyTorch's anyway).
+uint64_t ModelInitSeed(int64_t seed_value);
 
 // Seeds LibTorch's default CPU generator (and the CUDA ones when built with
 // CUDA) with `seed`.

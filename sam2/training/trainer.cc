@@ -12,7 +12,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
+#include "base/status_macros.h"
+#include "base/torch_errors.h"
+#include "sam2/checkpoint/state_dict.h"
 #include "sam2/training/atomic_file.h"
 #include "sam2/training/seeding.h"
 
@@ -31,18 +35,20 @@ std::string FormatDuration(double seconds) {
   return absl::StrFormat("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
 }
 
-NamedTensors ModelState(torch::nn::Module& model) {
+// The model's state_dict less the keys matching `skip` (the reference's
+// exclude_params_matching_unix_pattern).
+NamedTensors ModelState(torch::nn::Module& model,
+                        const std::vector<std::string>& skip) {
   NamedTensors state;
-  for (const auto& item : model.named_parameters(/*recurse=*/true)) {
-    state.emplace_back(item.key(), item.value().detach());
-  }
-  for (const auto& item : model.named_buffers(/*recurse=*/true)) {
-    state.emplace_back(item.key(), item.value().detach());
+  for (auto& [name, tensor] : checkpoint::ModelStateDict(model)) {
+    if (!checkpoint::MatchesAny(name, skip)) state.emplace_back(name, tensor);
   }
   return state;
 }
 
+// Strict, except for keys matching `skipped` (left out when saving).
 absl::Status LoadModelState(torch::nn::Module& model, const NamedTensors& state,
+                            const std::vector<std::string>& skipped,
                             const std::string& source) {
   std::map<std::string, at::Tensor> by_name(state.begin(), state.end());
   std::vector<std::string> missing, wrong_shape;
@@ -51,7 +57,7 @@ absl::Status LoadModelState(torch::nn::Module& model, const NamedTensors& state,
   auto visit = [&](const std::string& name, const at::Tensor& target) {
     auto it = by_name.find(name);
     if (it == by_name.end()) {
-      missing.push_back(name);
+      if (!checkpoint::MatchesAny(name, skipped)) missing.push_back(name);
     } else if (it->second.sizes() != target.sizes()) {
       wrong_shape.push_back(
           absl::StrCat(name, " (file ", c10::str(it->second.sizes()),
@@ -150,68 +156,105 @@ Trainer::Trainer(TrainerOptions options, TrainerParts parts)
 
 absl::Status Trainer::Run() {
   process_start_ = Now();
-  if (absl::Status s = MaybeResume(); !s.ok()) return s;
+  SAM2_RETURN_IF_ERROR(MaybeResume());
   elapsed_at_start_ = state_.time_elapsed;
-  if (options_.mode == config::TrainerMode::kVal) return ValEpoch();
+  if (options_.mode == config::TrainerMode::kVal) return ValEpoch(state_.epoch);
   if (parts_.optimizer == nullptr || parts_.train_data == nullptr) {
     return absl::FailedPreconditionError(
         "training needs an optimizer and training data");
   }
+  // As the reference's run(): a job preempted during the validation that
+  // follows an epoch's checkpoint runs that validation again first.
+  if (ValInterruptedBeforeResume()) {
+    parts_.log->Info(absl::StrCat(
+        "Running the interrupted validation of epoch ", state_.epoch - 1));
+    SAM2_RETURN_IF_ERROR(ValEpoch(state_.epoch - 1));
+  }
   while (state_.epoch < options_.max_epochs) {
-    if (absl::Status s = TrainEpoch(); !s.ok()) return s;
+    SAM2_RETURN_IF_ERROR(TrainEpoch());
     if (stopped_) return absl::OkStatus();
     const int64_t finished = state_.epoch;
     state_.epoch += 1;
     state_.next_batch = 0;
-    if (absl::Status s = SaveCheckpoint(/*end_of_epoch=*/true); !s.ok()) {
-      return s;
-    }
-    const bool intermediate_val =
-        options_.mode == config::TrainerMode::kTrain &&
-        finished % options_.val_epoch_freq == 0 &&
-        finished < options_.max_epochs - 1;
-    if (intermediate_val) {
-      if (absl::Status s = ValEpoch(); !s.ok()) return s;
+    // Saved before validating, as the reference: a preempted validation
+    // costs the validation only.
+    SAM2_RETURN_IF_ERROR(SaveCheckpoint(/*end_of_epoch=*/true));
+    if (IsIntermediateValEpoch(finished)) {
+      SAM2_RETURN_IF_ERROR(ValEpoch(finished));
     }
   }
-  if (options_.mode == config::TrainerMode::kTrain) return ValEpoch();
+  if (options_.mode == config::TrainerMode::kTrain) {
+    return ValEpoch(options_.max_epochs - 1);
+  }
   return absl::OkStatus();
+}
+
+bool Trainer::IsIntermediateValEpoch(int64_t epoch) const {
+  return options_.mode == config::TrainerMode::kTrain &&
+         epoch % options_.val_epoch_freq == 0 &&
+         epoch < options_.max_epochs - 1;
+}
+
+bool Trainer::ValInterruptedBeforeResume() const {
+  const int64_t previous = state_.epoch - 1;
+  if (!resumed_ || parts_.val_data == nullptr || state_.next_batch != 0 ||
+      previous < 0 || !IsIntermediateValEpoch(previous)) {
+    return false;
+  }
+  // A validation that finished appended its line (carrying its epoch) to
+  // val_stats.json; the reference reruns it unconditionally.
+  const std::optional<double> last =
+      parts_.log->LastStatsValue("val_stats.json", "Trainer/epoch");
+  return !last.has_value() || *last < static_cast<double>(previous);
+}
+
+absl::StatusOr<std::optional<std::string>> ResumeCheckpointPath(
+    const std::string& checkpoint_dir, const std::string& resume_from) {
+  std::error_code ec;
+  if (!checkpoint_dir.empty()) {
+    const std::string own = checkpoint_dir + "/checkpoint.pt";
+    if (std::filesystem::is_regular_file(own, ec)) return own;
+  }
+  if (resume_from.empty()) return std::nullopt;
+  if (!std::filesystem::is_regular_file(resume_from, ec)) {
+    return absl::NotFoundError(absl::StrCat(
+        "checkpoint.resume_from: ", resume_from, " does not exist"));
+  }
+  return resume_from;
 }
 
 absl::Status Trainer::MaybeResume() {
   if (parts_.checkpoints == nullptr) return absl::OkStatus();
-  std::string path = options_.resume_from;
-  if (path.empty() && !options_.checkpoint_dir.empty()) {
-    const std::string last = options_.checkpoint_dir + "/checkpoint.pt";
-    std::error_code ec;
-    if (std::filesystem::is_regular_file(last, ec)) path = last;
+  SAM2_ASSIGN_OR_RETURN(
+      std::optional<std::string> resume,
+      ResumeCheckpointPath(options_.checkpoint_dir, options_.resume_from));
+  if (!resume) return absl::OkStatus();
+  const std::string& path = *resume;
+  absl::StatusOr<TrainerCheckpoint> loaded = base::CallCatchingTorchErrors(
+      "", [&] { return parts_.checkpoints->Load(path); });
+  if (!loaded.ok()) {
+    // Name the file once: the store's own messages usually start with it.
+    const bool named = absl::StartsWith(loaded.status().message(), path);
+    return base::Annotate(loaded.status(),
+                          named ? "cannot resume from"
+                                : absl::StrCat("cannot resume from ", path));
   }
-  if (path.empty()) return absl::OkStatus();
-  absl::StatusOr<TrainerCheckpoint> checkpoint = parts_.checkpoints->Load(path);
-  if (!checkpoint.ok()) {
-    return absl::Status(checkpoint.status().code(),
-                        absl::StrCat("cannot resume from ", path, ": ",
-                                     checkpoint.status().message()));
-  }
-  if (absl::Status s =
-          LoadModelState(parts_.task->model(), checkpoint->model, path);
-      !s.ok()) {
-    return s;
-  }
+  TrainerCheckpoint checkpoint = *std::move(loaded);
+  SAM2_RETURN_IF_ERROR(LoadModelState(parts_.task->model(), checkpoint.model,
+                                      options_.skip_saving_parameters, path));
   if (parts_.optimizer != nullptr) {
-    if (absl::Status s = parts_.optimizer->LoadState(checkpoint->optimizer);
-        !s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("optimizer state in ", path,
-                                                 ": ", s.message()));
-    }
+    SAM2_RETURN_IF_ERROR_CONTEXT(
+        parts_.optimizer->LoadState(checkpoint.optimizer),
+        "optimizer state in ", path);
   }
-  state_ = std::move(*checkpoint);
+  state_ = std::move(checkpoint);
   state_.model.clear();
   state_.optimizer.clear();
   if (parts_.grad_scaler != nullptr && state_.loss_scale > 0) {
     parts_.grad_scaler->Restore(state_.loss_scale,
                                 state_.loss_scale_growth_tracker);
   }
+  resumed_ = true;
   parts_.log->Info(absl::StrCat("Resuming from ", path, " at epoch ",
                                 state_.epoch, ", batch ", state_.next_batch,
                                 ", step ", state_.step));
@@ -291,23 +334,33 @@ absl::StatusOr<bool> Trainer::TrainStep(int64_t batches_per_epoch) {
     state_.next_batch += 1;
     ++micro_batches;
     samples += (*batch)->num_videos();
-    absl::StatusOr<LossDict> losses = parts_.task->Forward(**batch);
-    if (!losses.ok()) return losses.status();
-    auto core = losses->find(kCoreLoss);
-    if (core == losses->end()) {
+    // LibTorch's exceptions (shape errors, out of memory) end the run as a
+    // Status naming the step, never as an uncaught exception.
+    const std::string where_text =
+        absl::StrCat("step ", state_.step + 1, " (epoch ", state_.epoch,
+                     ", batch ", state_.next_batch - 1, ")");
+    SAM2_ASSIGN_OR_RETURN(LossDict losses,
+                          base::CallCatchingTorchErrors(where_text, [&] {
+                            return parts_.task->Forward(**batch);
+                          }));
+    auto core = losses.find(kCoreLoss);
+    if (core == losses.end()) {
       return absl::InternalError("the task returned no core_loss");
     }
     const double core_value = core->second.item<double>();
     if (std::isfinite(core_value)) {
       const double loss_scale =
           parts_.grad_scaler != nullptr ? parts_.grad_scaler->scale() : 1.0;
-      (core->second * (loss_scale / static_cast<double>(accumulation)))
-          .backward();
+      SAM2_RETURN_IF_ERROR(base::CallCatchingTorchErrors(
+          absl::StrCat(where_text, ", backward"), [&] {
+            (core->second * (loss_scale / static_cast<double>(accumulation)))
+                .backward();
+          }));
     } else if (finite) {
       finite = false;
       culprit = VideoIds(**batch);
     }
-    for (const auto& [name, value] : *losses) {
+    for (const auto& [name, value] : losses) {
       loss_values[name] += value.item<double>() / accumulation;
     }
     compute_seconds += Now() - t1;
@@ -444,14 +497,13 @@ absl::StatusOr<bool> Trainer::TrainStep(int64_t batches_per_epoch) {
   return true;
 }
 
-absl::Status Trainer::ValEpoch() {
+absl::Status Trainer::ValEpoch(int64_t epoch) {
+  // mode "train" without a val dataset trains and skips validation.
   if (parts_.val_data == nullptr) return absl::OkStatus();
   torch::nn::Module& model = parts_.task->model();
   model.eval();
   c10::NoGradGuard no_grad;
-  if (absl::Status s = parts_.val_data->Start(state_.epoch, 0); !s.ok()) {
-    return s;
-  }
+  SAM2_RETURN_IF_ERROR(parts_.val_data->Start(epoch, 0));
   Averages averages;
   int64_t batches = 0;
   while (true) {
@@ -465,10 +517,13 @@ absl::Status Trainer::ValEpoch() {
         parts_.val_data->Next();
     if (!batch.ok()) return batch.status();
     if (!batch->has_value()) break;
-    absl::StatusOr<LossDict> losses = parts_.task->Forward(**batch);
-    if (!losses.ok()) return losses.status();
+    SAM2_ASSIGN_OR_RETURN(
+        LossDict losses,
+        base::CallCatchingTorchErrors(
+            absl::StrCat("validation of epoch ", epoch, ", batch ", batches),
+            [&] { return parts_.task->Forward(**batch); }));
     std::map<std::string, double> values;
-    for (const auto& [name, v] : *losses) {
+    for (const auto& [name, v] : losses) {
       values["Losses/val_all_" + name] = v.item<double>();
     }
     averages.Add(values, static_cast<double>((*batch)->num_videos()));
@@ -484,13 +539,15 @@ absl::Status Trainer::ValEpoch() {
   parts_.collectives->AllReduceMean(values);
   size_t i = 0;
   for (auto& [name, v] : means) v = values[i++].item<double>();
-  means["Trainer/epoch"] = static_cast<double>(state_.epoch);
+  means["Trainer/epoch"] = static_cast<double>(epoch);
   means["Trainer/steps_val"] = static_cast<double>(state_.val_step);
   last_val_stats_ = means;
-  parts_.log->Info(absl::StrCat("Val epoch ", state_.epoch, " (", batches,
+  parts_.log->Info(absl::StrCat("Val epoch ", epoch, " (", batches,
                                 " batches): core_loss ",
                                 means["Losses/val_all_core_loss"]));
-  LogScalars(means, state_.step);
+  // As the reference's logger.log_dict(outs, self.epoch): epoch-level
+  // validation scalars are logged at the epoch number.
+  LogScalars(means, epoch);
   return parts_.log->AppendStats("val_stats.json", means);
 }
 
@@ -527,7 +584,8 @@ absl::Status Trainer::SaveCheckpoint(bool end_of_epoch) {
 
 absl::Status Trainer::SaveCheckpointTo(const std::string& path) {
   TrainerCheckpoint checkpoint = state_;
-  checkpoint.model = ModelState(parts_.task->model());
+  checkpoint.model =
+      ModelState(parts_.task->model(), options_.skip_saving_parameters);
   if (parts_.grad_scaler != nullptr) {
     checkpoint.loss_scale = parts_.grad_scaler->scale();
     checkpoint.loss_scale_growth_tracker = parts_.grad_scaler->growth_tracker();

@@ -138,7 +138,13 @@ struct TrainerOptions {
   int64_t save_freq = 0;       // 0: only the last
   std::vector<int64_t> save_list;
   int64_t save_every_steps = 0;
-  std::string resume_from;  // empty: checkpoint_dir/checkpoint.pt if any
+  // Used only while checkpoint_dir/checkpoint.pt does not exist: after the
+  // first save, a restart resumes from the run's own checkpoint.
+  std::string resume_from;
+  // State_dict keys (fnmatch patterns) left out of saved checkpoints; the
+  // matching parameters must be frozen, and a resume leaves them as the
+  // model initialiser set them (the reference's skip_saving_parameters).
+  std::vector<std::string> skip_saving_parameters;
   // Test hook: stop (as if killed) after this many optimizer steps in this
   // process; 0: never.
   int64_t stop_after_steps = 0;
@@ -198,8 +204,13 @@ class Trainer {
 
  private:
   absl::Status MaybeResume();
+  // The validation of `epoch` was interrupted (a preempted job resumes at
+  // batch 0 of the next epoch, and val_stats.json has no line for it).
+  bool ValInterruptedBeforeResume() const;
+  bool IsIntermediateValEpoch(int64_t epoch) const;
   absl::Status TrainEpoch();
-  absl::Status ValEpoch();
+  // Validates after training epoch `epoch` (the number its stats carry).
+  absl::Status ValEpoch(int64_t epoch);
   // One optimizer step over gradient_accumulation_steps batches; returns
   // false at the end of the epoch.
   absl::StatusOr<bool> TrainStep(int64_t batches_per_epoch);
@@ -220,7 +231,15 @@ class Trainer {
   double process_start_ = 0;
   double elapsed_at_start_ = 0;
   bool stopped_ = false;
+  bool resumed_ = false;  // state_ came from a checkpoint
 };
+
+// The checkpoint a run resumes from: checkpoint_dir/checkpoint.pt when it
+// exists, else `resume_from` (which must then exist), else none (nullopt).
+// As the reference (trainer.py: resume_from is copied to
+// save_dir/checkpoint.pt only when that file does not exist yet).
+absl::StatusOr<std::optional<std::string>> ResumeCheckpointPath(
+    const std::string& checkpoint_dir, const std::string& resume_from);
 
 // Peak resident memory of this process in MB (VmHWM).
 double PeakRssMb();

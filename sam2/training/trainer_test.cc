@@ -22,6 +22,8 @@
 #include <set>
 #include <sstream>
 
+#include "base/testing/temp_dir.h"
+
 namespace sam2::training {
 namespace {
 
@@ -30,13 +32,8 @@ using ::testing::Not;
 
 constexpr int kSide = 4;
 
-std::string TempDir(const std::string& name) {
-  const char* root = std::getenv("TEST_TMPDIR");
-  const std::string dir = std::string(root ? root : "/tmp") + "/" + name;
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
+using ::sam2::testutil::FreshTempDir;
+using ::sam2::testutil::TestTmpRoot;
 
 // Batch `index` of `epoch`: `videos` videos whose pixels are a fixed
 // function of (video id); the target of a video is the mean of its mask.
@@ -108,14 +105,16 @@ class ToyTask : public TrainTask {
     at::Tensor loss = (prediction - target).pow(2).mean();
     const at::Tensor ids = batch.metadata.unique_objects_identifier;
     for (int64_t v = 0; v < videos; ++v) {
-      if (nan_videos.count(ids[0][v][0].item<int64_t>())) {
-        loss = loss * std::nan("");
-      }
+      const int64_t id = ids[0][v][0].item<int64_t>();
+      if (nan_videos.count(id)) loss = loss * std::nan("");
+      // A LibTorch error, as a shape mismatch deep in a model would raise.
+      if (throw_videos.count(id)) (void)at::matmul(input, input);
     }
     return LossDict{{kCoreLoss, loss}, {"loss_mse", loss.detach()}};
   }
 
   std::set<int64_t> nan_videos;
+  std::set<int64_t> throw_videos;
   float noise_std = 0.01f;
 
  private:
@@ -271,8 +270,7 @@ struct ToyRun {
 
   ToyRun(const std::string& name, double dropout, uint64_t init_seed,
          int64_t batches = 6, int64_t batch_size = 2, bool fresh = true)
-      : dir(fresh ? TempDir(name)
-                  : std::string(std::getenv("TEST_TMPDIR")) + "/" + name) {
+      : dir(fresh ? FreshTempDir(name) : TestTmpRoot() + "/" + name) {
     log = *RunLog::Open(dir + "/logs", 0);
     task = std::make_unique<ToyTask>(dropout, init_seed);
     sgd = std::make_unique<ToySgd>(task->model(), 0.05);
@@ -302,6 +300,7 @@ struct ToyRun {
   }
 };
 
+// The file's text; "" when it does not exist.
 std::string Read(const std::string& path) {
   std::ifstream in(path);
   std::stringstream s;
@@ -614,6 +613,169 @@ TEST(TrainerTest, CpuRunsLogNoDeviceMemory) {
   absl::StatusOr<BenchmarkResult> result = trainer.Benchmark(1);
   ASSERT_TRUE(result.ok());
   EXPECT_FALSE(result->peak_device_mb.has_value());
+}
+
+// A val source whose Start fails from its `fail_from`-th call on (0-based),
+// as a job preempted during validation.
+class FailingVal : public ToyData {
+ public:
+  explicit FailingVal(int fail_from) : ToyData(2, 2), fail_from_(fail_from) {}
+  absl::Status Start(int64_t epoch, int64_t first_batch) override {
+    if (starts_++ >= fail_from_) return absl::UnavailableError("preempted");
+    return ToyData::Start(epoch, first_batch);
+  }
+
+ private:
+  int fail_from_;
+  int starts_ = 0;
+};
+
+// The "Trainer/epoch" of each line of val_stats.json.
+std::vector<int> ValEpochs(const std::string& dir) {
+  std::vector<int> epochs;
+  std::istringstream lines(Read(dir + "/logs/val_stats.json"));
+  std::string line;
+  while (std::getline(lines, line)) {
+    const size_t at = line.find("\"Trainer/epoch\": ");
+    if (at != std::string::npos)
+      epochs.push_back(std::stoi(line.substr(at + 17)));
+  }
+  return epochs;
+}
+
+TEST(TrainerTest, ValidationCarriesTheNumberOfTheEpochItFollows) {
+  ToyRun run("val_epochs", 0.0, 1);
+  RecordingScalars scalars;
+  TrainerParts parts = run.Parts();
+  parts.scalars = &scalars;
+  Trainer trainer(run.options, parts);
+  ASSERT_TRUE(trainer.Run().ok());
+  // After epochs 0 and 1 (intermediate) and after the last one, 2.
+  EXPECT_EQ(ValEpochs(run.dir), (std::vector<int>{0, 1, 2}));
+  EXPECT_EQ(trainer.last_val_stats().at("Trainer/epoch"), 2);
+}
+
+TEST(TrainerTest, TrainModeWithoutValDataTrainsAndSkipsValidation) {
+  ToyRun run("no_val", 0.0, 1);
+  TrainerParts parts = run.Parts();
+  parts.val_data = nullptr;
+  Trainer trainer(run.options, parts);
+  ASSERT_TRUE(trainer.Run().ok());
+  EXPECT_EQ(trainer.state().step, 18);
+  EXPECT_FALSE(std::filesystem::exists(run.dir + "/logs/val_stats.json"));
+}
+
+TEST(TrainerTest, InterruptedValidationIsRerunOnResume) {
+  ToyRun run("val_rerun", 0.0, 1);
+  FailingVal failing(/*fail_from=*/1);  // the validation after epoch 1
+  TrainerParts parts = run.Parts();
+  parts.val_data = &failing;
+  Trainer first(run.options, parts);
+  EXPECT_EQ(first.Run().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ValEpochs(run.dir), (std::vector<int>{0}));
+
+  ToyRun again("val_rerun", 0.0, 1, 6, 2, /*fresh=*/false);
+  Trainer second(again.options, again.Parts());
+  ASSERT_TRUE(second.Run().ok());
+  EXPECT_THAT(Read(run.dir + "/logs/log.txt"),
+              HasSubstr("Running the interrupted validation of epoch 1"));
+  EXPECT_EQ(ValEpochs(run.dir), (std::vector<int>{0, 1, 2}));
+}
+
+TEST(TrainerTest, FinishedValidationIsNotRerunOnResume) {
+  ToyRun run("val_done", 0.0, 1);
+  run.options.stop_after_steps = 8;  // in epoch 1, after validation 0
+  Trainer first(run.options, run.Parts());
+  ASSERT_TRUE(first.Run().ok());
+  ToyRun again("val_done", 0.0, 1, 6, 2, /*fresh=*/false);
+  Trainer second(again.options, again.Parts());
+  ASSERT_TRUE(second.Run().ok());
+  EXPECT_THAT(Read(run.dir + "/logs/log.txt"),
+              Not(HasSubstr("interrupted validation")));
+  EXPECT_EQ(ValEpochs(run.dir), (std::vector<int>{0, 1, 2}));
+}
+
+// checkpoint.resume_from starts a run; once the run has saved its own
+// checkpoint, a restart continues from that one.
+TEST(TrainerTest, ResumeFromIsUsedOnlyUntilTheRunHasItsOwnCheckpoint) {
+  ToyRun source("resume_source", 0.0, 1);
+  source.options.mode = config::TrainerMode::kTrainOnly;
+  source.options.max_epochs = 1;
+  Trainer pretrain(source.options, source.Parts());
+  ASSERT_TRUE(pretrain.Run().ok());
+  const std::string from = source.dir + "/checkpoints/checkpoint.pt";
+
+  ToyRun run("resume_target", 0.0, 2);
+  run.options.mode = config::TrainerMode::kTrainOnly;
+  run.options.resume_from = from;
+  run.options.save_every_steps = 6;
+  run.options.stop_after_steps = 6;  // one epoch, then "preempted"
+  Trainer first(run.options, run.Parts());
+  ASSERT_TRUE(first.Run().ok());
+  EXPECT_EQ(first.state().step, 12);
+
+  ToyRun restarted("resume_target", 0.0, 3, 6, 2, /*fresh=*/false);
+  restarted.options = run.options;
+  restarted.options.stop_after_steps = 0;
+  Trainer second(restarted.options, restarted.Parts());
+  ASSERT_TRUE(second.Run().ok());
+  EXPECT_EQ(second.step_losses().size(), 6u);  // epoch 2 only
+  EXPECT_EQ(second.state().step, 18);
+  const std::string log = Read(run.dir + "/logs/log.txt");
+  EXPECT_THAT(log, HasSubstr("Resuming from " + from + " at epoch 1, batch 0"));
+  EXPECT_THAT(log, HasSubstr("Resuming from " + run.dir +
+                             "/checkpoints/checkpoint.pt at epoch 1, batch 6"));
+
+  ToyRun missing("resume_missing", 0.0, 1);
+  missing.options.resume_from = missing.dir + "/nowhere.pt";
+  Trainer none(missing.options, missing.Parts());
+  const absl::Status status = none.Run();
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("checkpoint.resume_from: " + missing.dir +
+                        "/nowhere.pt does not exist"));
+}
+
+// skip_saving_parameters: the keys are left out of checkpoints, and a
+// resumed model keeps its own (initialiser's) values for them.
+TEST(TrainerTest, SkippedParametersAreNotSavedAndNotRestored) {
+  ToyRun run("skip_saving", 0.0, 1);
+  run.options.mode = config::TrainerMode::kTrainOnly;
+  run.options.max_epochs = 1;
+  run.options.skip_saving_parameters = {"0.*"};
+  Trainer first(run.options, run.Parts());
+  ASSERT_TRUE(first.Run().ok());
+  absl::StatusOr<TrainerCheckpoint> saved =
+      run.store.Load(run.dir + "/checkpoints/checkpoint.pt");
+  ASSERT_TRUE(saved.ok());
+  std::vector<std::string> names;
+  for (const auto& [name, t] : saved->model) names.push_back(name);
+  EXPECT_EQ(names, (std::vector<std::string>{"3.weight", "3.bias"}));
+
+  ToyRun resumed("skip_saving", 0.0, /*init_seed=*/5, 6, 2, /*fresh=*/false);
+  resumed.options = run.options;
+  resumed.options.max_epochs = 1;  // nothing left to train: load only
+  const std::vector<at::Tensor> initial = resumed.Weights();
+  Trainer second(resumed.options, resumed.Parts());
+  ASSERT_TRUE(second.Run().ok());
+  const std::vector<at::Tensor> after = resumed.Weights(),
+                                trained = run.Weights();
+  EXPECT_TRUE(at::equal(after[0], initial[0]));  // 0.weight: not restored
+  EXPECT_TRUE(at::equal(after[2], trained[2]));  // 3.weight: restored
+}
+
+TEST(TrainerTest, LibTorchErrorsBecomeAStatusNamingTheStep) {
+  ToyRun run("torch_error", 0.0, 1);
+  run.options.mode = config::TrainerMode::kTrainOnly;
+  // Epoch 0 reads videos 6 and 7 as its 4th batch (ToyData's order).
+  run.task->throw_videos = {7};
+  Trainer trainer(run.options, run.Parts());
+  const absl::Status status = trainer.Run();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
+  const std::string message(status.message());
+  EXPECT_THAT(message, ::testing::StartsWith("step 4 (epoch 0, batch 3): "))
+      << message;
+  EXPECT_THAT(message, HasSubstr("cannot be multiplied"));
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/testing/temp_dir.h"
+
 namespace sam2::tensorboard {
 namespace {
 
@@ -18,7 +20,7 @@ TEST(Crc32cTest, KnownValues) {
 }
 
 TEST(EventWriterTest, ScalarsRoundTrip) {
-  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/tb";
+  const std::string dir = ::sam2::testutil::FreshTempDir("tb");
   std::string path;
   {
     auto writer = EventWriter::Create(dir);
@@ -43,7 +45,7 @@ TEST(EventWriterTest, ScalarsRoundTrip) {
 }
 
 TEST(EventWriterTest, CorruptionIsDetected) {
-  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/tb2";
+  const std::string dir = ::sam2::testutil::FreshTempDir("tb2");
   std::string path;
   {
     auto writer = EventWriter::Create(dir);
