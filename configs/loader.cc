@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "configs/defaults.h"
 
 namespace sam2::config {
 namespace {
@@ -194,32 +195,34 @@ void SetDefaultsRecursively(Message* message) {
   }
 }
 
-template <typename Repeated, typename T>
-void FillIfEmpty(Repeated* list, std::initializer_list<T> values) {
-  if (list->empty()) {
-    for (T v : values) list->Add(v);
-  }
+// Fills an empty list with `values` (a table of configs/defaults.h).
+template <typename Repeated, typename Values>
+void FillIfEmpty(Repeated* list, const Values& values) {
+  if (!list->empty()) return;
+  for (const auto& v : values) list->Add(v);
 }
 
 void ResolveModelListDefaults(ModelConfig* model) {
   if (model->has_image_encoder() && model->image_encoder().has_trunk()) {
     HieraConfig* trunk = model->mutable_image_encoder()->mutable_trunk();
-    FillIfEmpty(trunk->mutable_q_stride(), {2, 2});
-    FillIfEmpty(trunk->mutable_stages(), {2, 3, 16, 3});
-    FillIfEmpty(trunk->mutable_window_pos_embed_bkg_spatial_size(), {14, 14});
-    FillIfEmpty(trunk->mutable_window_spec(), {8, 4, 14, 7});
-    FillIfEmpty(trunk->mutable_global_att_blocks(), {12, 16, 20});
+    FillIfEmpty(trunk->mutable_q_stride(), defaults::kHieraQStride);
+    FillIfEmpty(trunk->mutable_stages(), defaults::kHieraStages);
+    FillIfEmpty(trunk->mutable_window_pos_embed_bkg_spatial_size(),
+                defaults::kHieraWindowPosEmbedBkgSpatialSize);
+    FillIfEmpty(trunk->mutable_window_spec(), defaults::kHieraWindowSpec);
+    FillIfEmpty(trunk->mutable_global_att_blocks(),
+                defaults::kHieraGlobalAttBlocks);
   }
   if (model->has_memory_attention() && model->memory_attention().has_layer()) {
     MemoryAttentionLayerConfig* layer =
         model->mutable_memory_attention()->mutable_layer();
     if (layer->has_self_attention()) {
       FillIfEmpty(layer->mutable_self_attention()->mutable_feat_sizes(),
-                  {64, 64});
+                  defaults::kRopeFeatSizes);
     }
     if (layer->has_cross_attention()) {
       FillIfEmpty(layer->mutable_cross_attention()->mutable_feat_sizes(),
-                  {64, 64});
+                  defaults::kRopeFeatSizes);
     }
   }
 }
@@ -230,12 +233,12 @@ void ResolveDataListDefaults(MixedDatasetConfig* mixed) {
       for (TransformConfig& transform : *dataset.mutable_transforms()) {
         if (transform.has_normalize()) {
           NormalizeConfig* n = transform.mutable_normalize();
-          FillIfEmpty(n->mutable_mean(), {0.485f, 0.456f, 0.406f});
-          FillIfEmpty(n->mutable_std(), {0.229f, 0.224f, 0.225f});
+          FillIfEmpty(n->mutable_mean(), defaults::kNormalizeMean);
+          FillIfEmpty(n->mutable_std(), defaults::kNormalizeStd);
         }
         if (transform.has_random_affine()) {
           FillIfEmpty(transform.mutable_random_affine()->mutable_image_mean(),
-                      {123, 116, 103});
+                      defaults::kRandomAffineImageMean);
         }
       }
     }
@@ -530,7 +533,9 @@ void ResolveDefaults(const std::string& config_name, Experiment* experiment) {
     auto* init =
         experiment->mutable_checkpoint()->mutable_model_weight_initializer();
     if (init->ckpt_state_dict_keys().empty()) {
-      init->add_ckpt_state_dict_keys("model");
+      for (std::string_view key : defaults::kCkptStateDictKeys) {
+        init->add_ckpt_state_dict_keys(std::string(key));
+      }
     }
   }
   LauncherConfig* launcher = experiment->mutable_launcher();

@@ -301,6 +301,54 @@ TEST(ValidationTest, TransformOrderIsChecked) {
                 "[7].normalize: needs a to_tensor transform before it"));
 }
 
+TEST(ValidationTest, NearestImageInterpolationIsRejected) {
+  // The reference's RandomAffine implements bicubic and bilinear only.
+  absl::StatusOr<LoadedExperiment> loaded =
+      Load("mose", {"data { train { datasets { concat { transforms {}\n"
+                    "transforms { random_affine { image_interpolation: "
+                    "'nearest' } } } } } }"});
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ValidationOptions options;
+  options.check_paths = false;
+  absl::Status status = ValidateExperiment(*loaded, options);
+  EXPECT_THAT(std::string(status.message()),
+              AllOf(HasSubstr("--set #1:2:"),
+                    HasSubstr("data.train.datasets[0].concat[0].transforms[1]."
+                              "random_affine.image_interpolation: is "
+                              "\"nearest\"; allowed: bicubic, bilinear"),
+                    HasSubstr("implements bicubic and bilinear only")))
+      << status;
+}
+
+TEST(ValidationTest, UnknownChoicesListTheAllowedValues) {
+  absl::StatusOr<LoadedExperiment> loaded = Load(
+      "parity_small",
+      {"trainer { mode: 'training' accelerator: 'tpu' }",
+       "model { memory_attention { layer { activation: 'tanh' } } "
+       "image_encoder { neck { fpn_interp_model: 'area' fuse_type: 'max' } } "
+       "pt_sampling_for_eval: 'centre' }",
+       "optim { amp_dtype: 'fp8' } distributed { backend: 'ucc' }"});
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const std::string message(ValidateExperiment(*loaded, ModelOnly()).message());
+  EXPECT_THAT(
+      message,
+      AllOf(HasSubstr("--set #1:1:11: trainer.mode: is \"training\"; "
+                      "allowed: train, train_only, val"),
+            HasSubstr("trainer.accelerator: is \"tpu\"; allowed: cuda, cpu"),
+            HasSubstr("model.memory_attention.layer.activation: is "
+                      "\"tanh\"; allowed: relu, gelu, glu"),
+            HasSubstr("model.image_encoder.neck.fpn_interp_model: is "
+                      "\"area\"; allowed: nearest, nearest-exact, bilinear, "
+                      "bicubic"),
+            HasSubstr("model.image_encoder.neck.fuse_type: is \"max\"; "
+                      "allowed: sum, avg"),
+            HasSubstr("model.pt_sampling_for_eval: is \"centre\"; allowed: "
+                      "center, uniform"),
+            HasSubstr("distributed.backend: is \"ucc\"; allowed: nccl, mpi, "
+                      "gloo")))
+      << message;
+}
+
 TEST(ValidationTest, MissingDataPathsAreNamed) {
   const std::string path =
       WriteTemp("data_missing.pbtxt",

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "configs/choices.h"
 #include "configs/loader.h"
 
 namespace sam2::config {
@@ -36,13 +37,15 @@ class Checker {
         value >= 0.0 && value <= 1.0, path,
         absl::StrCat("is a probability and must be in [0, 1], got ", value));
   }
-  void OneOf(const std::string& value, const std::vector<std::string>& allowed,
-             const std::string& path) {
-    for (const std::string& a : allowed) {
-      if (value == a) return;
+  // A string choice: parsed by the same parser the builders use
+  // (configs/choices.h), so that what validates also builds.
+  template <typename E>
+  void Choice(const std::string& value, const std::string& path,
+              const std::string& note = "") {
+    absl::StatusOr<E> parsed = ParseChoice<E>(value);
+    if (!parsed.ok()) {
+      Fail(path, absl::StrCat(parsed.status().message(), note));
     }
-    Fail(path, absl::StrCat("is \"", value,
-                            "\"; allowed: ", absl::StrJoin(allowed, ", ")));
   }
   void ExistingPath(const std::string& value, const std::string& path,
                     bool directory) {
@@ -146,10 +149,9 @@ void CheckImageEncoder(const ModelConfig& model, Checker& c) {
                    ", dim_mul ", trunk.dim_mul(), ", ", trunk.stages_size(),
                    " stages) produces [", absl::StrJoin(expected, ", "), "]"));
   c.Positive(neck.d_model(), p + ".neck.d_model");
-  c.OneOf(neck.fpn_interp_model(),
-          {"nearest", "bilinear", "bicubic", "area", "nearest-exact"},
-          p + ".neck.fpn_interp_model");
-  c.OneOf(neck.fuse_type(), {"sum", "avg"}, p + ".neck.fuse_type");
+  c.Choice<FpnInterpMode>(neck.fpn_interp_model(),
+                          p + ".neck.fpn_interp_model");
+  c.Choice<FpnFuseType>(neck.fuse_type(), p + ".neck.fuse_type");
   for (int level : neck.fpn_top_down_levels()) {
     c.Require(level >= 0 && level < neck.backbone_channel_list_size(),
               p + ".neck.fpn_top_down_levels",
@@ -201,7 +203,7 @@ void CheckMemory(const ModelConfig& model, Checker& c) {
   c.Positive(attention.num_layers(), p + ".num_layers");
   CheckRope(layer.self_attention(), model, p + ".layer.self_attention", c);
   CheckRope(layer.cross_attention(), model, p + ".layer.cross_attention", c);
-  c.OneOf(layer.activation(), {"relu", "gelu", "glu"}, p + ".layer.activation");
+  c.Choice<Activation>(layer.activation(), p + ".layer.activation");
   c.Probability(layer.dropout(), p + ".layer.dropout");
   const int neck_dim = model.image_encoder().neck().d_model();
   c.Require(attention.d_model() == neck_dim, p + ".d_model",
@@ -285,8 +287,8 @@ void CheckModel(const Experiment& e, Checker& c) {
   }
   c.Require(m.num_correction_pt_per_frame() >= 0,
             "model.num_correction_pt_per_frame", "must be >= 0");
-  c.OneOf(m.pt_sampling_for_eval(), {"center", "uniform"},
-          "model.pt_sampling_for_eval");
+  c.Choice<PointSampling>(m.pt_sampling_for_eval(),
+                          "model.pt_sampling_for_eval");
   c.Require(m.multimask_min_pt_num() <= m.multimask_max_pt_num(),
             "model.multimask_min_pt_num", "must be <= multimask_max_pt_num");
 }
@@ -372,8 +374,10 @@ void CheckTransforms(const VOSDatasetConfig& d, const std::string& p,
                   tp + ".random_affine.translate", "must be empty or [dx, dy]");
         c.Require(a.shear_size() <= 4, tp + ".random_affine.shear",
                   "takes at most 4 values");
-        c.OneOf(a.image_interpolation(), {"bilinear", "bicubic", "nearest"},
-                tp + ".random_affine.image_interpolation");
+        c.Choice<ImageInterpolation>(
+            a.image_interpolation(), tp + ".random_affine.image_interpolation",
+            " (the reference's RandomAffine implements bicubic and bilinear "
+            "only)");
         break;
       }
       case TransformConfig::kRandomMosaicVideo:
@@ -509,7 +513,7 @@ void CheckScheduler(const SchedulerConfig& s, const std::string& p,
       c.Require(std::abs(total - 1.0) < 1e-3, p + ".composite.lengths",
                 absl::StrCat("must sum to 1, sum to ", total));
       for (const std::string& mode : comp.interval_scaling()) {
-        c.OneOf(mode, {"rescaled", "fixed"}, p + ".composite.interval_scaling");
+        c.Choice<IntervalScaling>(mode, p + ".composite.interval_scaling");
       }
       for (int i = 0; i < comp.schedulers_size(); ++i) {
         CheckScheduler(comp.schedulers(i),
@@ -542,7 +546,7 @@ void CheckOptionList(
 
 void CheckOptim(const Experiment& e, Checker& c) {
   const OptimConfig& o = e.optim();
-  c.OneOf(o.optimizer(), {"AdamW"}, "optim.optimizer");
+  c.Choice<Optimizer>(o.optimizer(), "optim.optimizer");
   CheckOptionList(o.lr(), "optim.lr", c);
   if (!o.weight_decay().empty()) {
     CheckOptionList(o.weight_decay(), "optim.weight_decay", c);
@@ -557,7 +561,7 @@ void CheckOptim(const Experiment& e, Checker& c) {
   }
   c.Positive(o.gradient_accumulation_steps(),
              "optim.gradient_accumulation_steps");
-  c.OneOf(o.amp_dtype(), {"bfloat16", "float16"}, "optim.amp_dtype");
+  c.Choice<AmpDtype>(o.amp_dtype(), "optim.amp_dtype");
   c.Require(o.beta1() >= 0 && o.beta1() < 1, "optim.beta1",
             "must be in [0, 1)");
   c.Require(o.beta2() >= 0 && o.beta2() < 1, "optim.beta2",
@@ -573,8 +577,9 @@ absl::Status ValidateExperiment(const LoadedExperiment& loaded,
   Checker c(loaded.locations);
   CheckModel(e, c);
   const TrainerConfig& t = e.trainer();
-  c.OneOf(t.mode(), {"train_only", "train", "val"}, "trainer.mode");
-  c.OneOf(t.accelerator(), {"cuda", "cpu"}, "trainer.accelerator");
+  const absl::StatusOr<TrainerMode> mode = ParseChoice<TrainerMode>(t.mode());
+  if (!mode.ok()) c.Fail("trainer.mode", std::string(mode.status().message()));
+  c.Choice<Accelerator>(t.accelerator(), "trainer.accelerator");
   c.Positive(t.max_epochs(), "trainer.max_epochs");
   c.Positive(t.val_epoch_freq(), "trainer.val_epoch_freq");
   c.Positive(t.max_consecutive_nonfinite_losses(),
@@ -589,10 +594,12 @@ absl::Status ValidateExperiment(const LoadedExperiment& loaded,
   c.Positive(e.launcher().num_nodes(), "launcher.num_nodes");
   c.Positive(e.launcher().gpus_per_node(), "launcher.gpus_per_node");
   if (e.distributed().has_backend()) {
-    c.OneOf(e.distributed().backend(), {"nccl", "mpi", "gloo"},
-            "distributed.backend");
+    c.Choice<DistributedBackend>(e.distributed().backend(),
+                                 "distributed.backend");
   }
-  const bool trains = t.mode() != "val";
+  // An unknown mode is reported above; the data checks then stop.
+  const bool trains = mode.ok() && *mode != TrainerMode::kVal;
+  const bool validates = mode.ok() && *mode != TrainerMode::kTrainOnly;
   if (options.require_train_data && trains) {
     if (!e.data().has_train()) {
       c.Fail("data.train", "is required for trainer.mode \"" + t.mode() + "\"");
@@ -601,7 +608,7 @@ absl::Status ValidateExperiment(const LoadedExperiment& loaded,
     }
     CheckOptim(e, c);
   }
-  if (options.require_train_data && t.mode() != "train_only") {
+  if (options.require_train_data && validates) {
     if (!e.data().has_val()) {
       c.Fail("data.val", "is required for trainer.mode \"" + t.mode() + "\"");
     } else {

@@ -69,11 +69,14 @@ c10::ScalarType AutocastDtype(c10::DeviceType t) {
 #endif
 }
 
-absl::StatusOr<c10::ScalarType> ParseAmpDtype(const std::string& name) {
-  if (name == "bfloat16") return c10::ScalarType::BFloat16;
-  if (name == "float16") return c10::ScalarType::Half;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown autocast dtype \"", name, "\" (use bfloat16 or float16)"));
+c10::ScalarType AmpScalarType(config::AmpDtype dtype) {
+  switch (dtype) {
+    case config::AmpDtype::kBfloat16:
+      return c10::ScalarType::BFloat16;
+    case config::AmpDtype::kFloat16:
+      break;
+  }
+  return c10::ScalarType::Half;
 }
 
 // Mirrors torch.autocast.__enter__/__exit__: set the state, count the nesting,

@@ -13,11 +13,12 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "configs/choices.h"
 
 namespace sam2::training {
 
-// "bfloat16" / "float16" as in the reference's optim.amp.amp_dtype.
-absl::StatusOr<c10::ScalarType> ParseAmpDtype(const std::string& name);
+// The dtype of the reference's optim.amp.amp_dtype.
+c10::ScalarType AmpScalarType(config::AmpDtype dtype);
 
 class AutocastScope {
  public:

@@ -11,12 +11,10 @@
 
 namespace sam2::training {
 
-absl::StatusOr<c10::Device> ResolveDevice(const std::string& accelerator,
+absl::StatusOr<c10::Device> ResolveDevice(config::Accelerator accelerator,
                                           int local_rank) {
-  if (accelerator == "cpu") return c10::Device(c10::DeviceType::CPU);
-  if (accelerator != "cuda") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "trainer.accelerator \"", accelerator, "\": use \"cuda\" or \"cpu\""));
+  if (accelerator == config::Accelerator::kCpu) {
+    return c10::Device(c10::DeviceType::CPU);
   }
   if (!torch::cuda::is_available()) {
     return absl::FailedPreconditionError(

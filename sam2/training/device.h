@@ -9,12 +9,13 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "configs/choices.h"
 
 namespace sam2::training {
 
-// Errors: an unknown accelerator, or "cuda" when this binary's LibTorch has
-// no CUDA or the machine no GPU (the message says how to fix either).
-absl::StatusOr<c10::Device> ResolveDevice(const std::string& accelerator,
+// Errors: kCuda when this binary's LibTorch has no CUDA or the machine no GPU
+// (the message says how to fix either).
+absl::StatusOr<c10::Device> ResolveDevice(config::Accelerator accelerator,
                                           int local_rank);
 
 // Peak memory that LibTorch's CUDA caching allocator has handed out on a

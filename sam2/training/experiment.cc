@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
 #include "base/torch_errors.h"
+#include "configs/choices.h"
 #include "sam2/checkpoint/state_dict.h"
 #include "sam2/checkpoint/torch_file.h"
 #include "sam2/training/atomic_file.h"
@@ -34,9 +35,10 @@ namespace sam2::training {
 namespace {
 
 TrainerOptions TrainerOptionsFromConfig(const config::Experiment& e,
+                                        config::TrainerMode mode,
                                         const RunOptions& run) {
   TrainerOptions o;
-  o.mode = e.trainer().mode();
+  o.mode = mode;
   o.max_epochs = e.trainer().max_epochs();
   o.seed_value = e.trainer().seed_value();
   o.val_epoch_freq = e.trainer().val_epoch_freq();
@@ -142,8 +144,18 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
                            const RunOptions& run,
                            distributed::Collectives& world) {
   const config::Experiment& e = loaded.experiment;
+  // The string choices, parsed once here (the validator used the same
+  // parsers, so these fail only for configs that skipped validation).
+  SAM2_ASSIGN_OR_RETURN_CONTEXT(
+      const config::TrainerMode mode,
+      config::ParseChoice<config::TrainerMode>(e.trainer().mode()),
+      "trainer.mode");
+  SAM2_ASSIGN_OR_RETURN_CONTEXT(
+      const config::Accelerator accelerator,
+      config::ParseChoice<config::Accelerator>(e.trainer().accelerator()),
+      "trainer.accelerator");
   absl::StatusOr<c10::Device> device =
-      ResolveDevice(e.trainer().accelerator(), world.local_rank());
+      ResolveDevice(accelerator, world.local_rank());
   if (!device.ok()) return device.status();
   if (e.trainer().num_threads() > 0)
     at::set_num_threads(e.trainer().num_threads());
@@ -198,9 +210,11 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
   task_device.device = *device;
   task_device.autocast = e.optim().amp_enabled() && device->is_cuda();
   if (task_device.autocast) {
-    auto dtype = ParseAmpDtype(e.optim().amp_dtype());
-    if (!dtype.ok()) return dtype.status();
-    task_device.autocast_dtype = *dtype;
+    SAM2_ASSIGN_OR_RETURN_CONTEXT(
+        const config::AmpDtype dtype,
+        config::ParseChoice<config::AmpDtype>(e.optim().amp_dtype()),
+        "optim.amp_dtype");
+    task_device.autocast_dtype = AmpScalarType(dtype);
   }
   (*log)->Info(absl::StrCat(
       "Device: ", device->str(),
@@ -219,7 +233,11 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
 
   // Optimizer (training modes).
   std::unique_ptr<optim::AdamW> optimizer;
-  if (e.trainer().mode() != "val") {
+  if (mode != config::TrainerMode::kVal) {
+    // AdamW is the schema's only optimizer (config::Optimizer).
+    SAM2_RETURN_IF_ERROR_CONTEXT(
+        config::ParseChoice<config::Optimizer>(e.optim().optimizer()),
+        "optim.optimizer");
     auto created = optim::AdamW::Create(*model, e.optim());
     if (!created.ok()) return created.status();
     optimizer = std::move(*created);
@@ -238,12 +256,12 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
   RunLog* log_ptr = log->get();
   context.on_warning = [log_ptr](const std::string& m) { log_ptr->Warning(m); };
   std::unique_ptr<LoaderBatchSource> train_data, val_data;
-  if (e.data().has_train() && e.trainer().mode() != "val") {
+  if (e.data().has_train() && mode != config::TrainerMode::kVal) {
     auto loader = BuildDataLoader(e.data().train(), context, "data.train");
     if (!loader.ok()) return loader.status();
     train_data = std::make_unique<LoaderBatchSource>(std::move(*loader));
   }
-  if (e.data().has_val() && e.trainer().mode() != "train_only") {
+  if (e.data().has_val() && mode != config::TrainerMode::kTrainOnly) {
     auto loader = BuildDataLoader(e.data().val(), context, "data.val");
     if (!loader.ok()) return loader.status();
     val_data = std::make_unique<LoaderBatchSource>(std::move(*loader));
@@ -275,7 +293,7 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
   parts.log = log->get();
   parts.collectives = &world;
   parts.grad_scaler = grad_scaler.get();
-  Trainer trainer(TrainerOptionsFromConfig(e, run), parts);
+  Trainer trainer(TrainerOptionsFromConfig(e, mode, run), parts);
 
   if (run.benchmark_steps > 0) {
     // The profiler writes its trace when the guard goes out of scope.

@@ -1,6 +1,8 @@
 #include "sam2/training/model_builder.h"
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "configs/choices.h"
 #include "sam2/training/autocast.h"
 
 namespace sam2::training {
@@ -13,6 +15,69 @@ modeling::PositionEmbeddingSineOptions SineOptions(
   o.normalize = c.normalize();
   if (c.has_scale()) o.scale = c.scale();
   return o;
+}
+
+// The config's string choices -> the network's enums. Parsed here with the
+// validator's parsers (configs/choices.h); the network keeps its own enums
+// because sam2/modeling does not depend on configs/.
+absl::StatusOr<modeling::FpnInterpMode> InterpMode(const std::string& name) {
+  SAM2_ASSIGN_OR_RETURN_CONTEXT(
+      const config::FpnInterpMode mode,
+      config::ParseChoice<config::FpnInterpMode>(name),
+      "model.image_encoder.neck.fpn_interp_model");
+  switch (mode) {
+    case config::FpnInterpMode::kNearest:
+      return modeling::FpnInterpMode::kNearest;
+    case config::FpnInterpMode::kNearestExact:
+      return modeling::FpnInterpMode::kNearestExact;
+    case config::FpnInterpMode::kBilinear:
+      return modeling::FpnInterpMode::kBilinear;
+    case config::FpnInterpMode::kBicubic:
+      return modeling::FpnInterpMode::kBicubic;
+  }
+  return absl::InternalError("unhandled FpnInterpMode");
+}
+
+absl::StatusOr<modeling::FpnFuseType> FuseType(const std::string& name) {
+  SAM2_ASSIGN_OR_RETURN_CONTEXT(const config::FpnFuseType type,
+                                config::ParseChoice<config::FpnFuseType>(name),
+                                "model.image_encoder.neck.fuse_type");
+  switch (type) {
+    case config::FpnFuseType::kSum:
+      return modeling::FpnFuseType::kSum;
+    case config::FpnFuseType::kAvg:
+      return modeling::FpnFuseType::kAvg;
+  }
+  return absl::InternalError("unhandled FpnFuseType");
+}
+
+absl::StatusOr<modeling::Activation> LayerActivation(const std::string& name) {
+  SAM2_ASSIGN_OR_RETURN_CONTEXT(const config::Activation activation,
+                                config::ParseChoice<config::Activation>(name),
+                                "model.memory_attention.layer.activation");
+  switch (activation) {
+    case config::Activation::kRelu:
+      return modeling::Activation::kRelu;
+    case config::Activation::kGelu:
+      return modeling::Activation::kGelu;
+    case config::Activation::kGlu:
+      return modeling::Activation::kGlu;
+  }
+  return absl::InternalError("unhandled Activation");
+}
+
+absl::StatusOr<PointSamplingMethod> EvalPointSampling(const std::string& name) {
+  SAM2_ASSIGN_OR_RETURN_CONTEXT(
+      const config::PointSampling sampling,
+      config::ParseChoice<config::PointSampling>(name),
+      "model.pt_sampling_for_eval");
+  switch (sampling) {
+    case config::PointSampling::kCenter:
+      return PointSamplingMethod::kCenter;
+    case config::PointSampling::kUniform:
+      return PointSamplingMethod::kUniform;
+  }
+  return absl::InternalError("unhandled PointSampling");
 }
 
 std::vector<int64_t> Ints(const google::protobuf::RepeatedField<int32_t>& v) {
@@ -71,8 +136,9 @@ absl::StatusOr<SAM2TrainOptions> ModelOptionsFromConfig(
   neck.kernel_size = n.kernel_size();
   neck.stride = n.stride();
   neck.padding = n.padding();
-  neck.fpn_interp_model = n.fpn_interp_model();
-  neck.fuse_type = n.fuse_type();
+  SAM2_ASSIGN_OR_RETURN(neck.fpn_interp_model,
+                        InterpMode(n.fpn_interp_model()));
+  SAM2_ASSIGN_OR_RETURN(neck.fuse_type, FuseType(n.fuse_type()));
   if (!n.fpn_top_down_levels().empty()) {
     neck.fpn_top_down_levels = Ints(n.fpn_top_down_levels());
   }
@@ -85,9 +151,8 @@ absl::StatusOr<SAM2TrainOptions> ModelOptionsFromConfig(
   b.memory_attention.num_layers = ma.num_layers();
   b.memory_attention.batch_first = ma.batch_first();
   modeling::MemoryAttentionLayerOptions& layer = b.memory_attention.layer;
-  auto activation = modeling::ParseActivation(ma.layer().activation());
-  if (!activation.ok()) return activation.status();
-  layer.activation = *activation;
+  SAM2_ASSIGN_OR_RETURN(layer.activation,
+                        LayerActivation(ma.layer().activation()));
   layer.d_model = ma.layer().d_model();
   layer.dim_feedforward = ma.layer().dim_feedforward();
   layer.dropout = ma.layer().dropout();
@@ -190,12 +255,8 @@ absl::StatusOr<SAM2TrainOptions> ModelOptionsFromConfig(
   o.rand_init_cond_frames_for_eval = c.rand_init_cond_frames_for_eval();
   o.add_all_frames_to_correct_as_cond = c.add_all_frames_to_correct_as_cond();
   o.num_correction_pt_per_frame = c.num_correction_pt_per_frame();
-  auto sampling = ParsePointSamplingMethod(c.pt_sampling_for_eval());
-  if (!sampling.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "model.pt_sampling_for_eval: ", sampling.status().message()));
-  }
-  o.pt_sampling_for_eval = *sampling;
+  SAM2_ASSIGN_OR_RETURN(o.pt_sampling_for_eval,
+                        EvalPointSampling(c.pt_sampling_for_eval()));
   o.prob_to_sample_from_gt_for_train = c.prob_to_sample_from_gt_for_train();
   o.use_act_ckpt_iterative_pt_sampling = c.use_act_ckpt_iterative_pt_sampling();
   o.forward_backbone_per_frame_for_eval =

@@ -13,7 +13,7 @@
 
 #include "sam2/checkpoint/state_dict.h"
 #include "sam2/checkpoint/torch_file.h"
-#include "sam2/training/model_presets.h"
+#include "sam2/training/test_models.h"
 
 namespace sam2::training {
 namespace {
@@ -44,7 +44,7 @@ class Sam2TrainTaskTest : public testing::Test {
 
   // Core loss and the gradients of one training step.
   std::pair<double, std::vector<at::Tensor>> Step(bool autocast) {
-    SAM2Train model(ParitySmallOptions());
+    SAM2Train model(ParitySmallModelOptions());
     auto loaded = checkpoint::LoadStateDictIntoModel(*model, state_, {}, "");
     EXPECT_TRUE(loaded.ok()) << loaded.status();
     // Eval mode: GT mask prompt on frame 0, no sampled clicks, so both runs

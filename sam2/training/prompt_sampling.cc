@@ -259,14 +259,6 @@ PointPrompt SampleOnePointFromErrorCenter(const at::Tensor& gt_masks,
   return {points.to(gt_masks.device()), labels.to(gt_masks.device())};
 }
 
-absl::StatusOr<PointSamplingMethod> ParsePointSamplingMethod(
-    const std::string& name) {
-  if (name == "uniform") return PointSamplingMethod::kUniform;
-  if (name == "center") return PointSamplingMethod::kCenter;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown point sampling method '", name, "' (uniform or center)"));
-}
-
 PointPrompt GetNextPoint(const at::Tensor& gt_masks,
                          const at::Tensor& pred_masks,
                          PointSamplingMethod method, PromptRng& rng) {

@@ -80,11 +80,8 @@ PointPrompt SampleOnePointFromErrorCenter(const at::Tensor& gt_masks,
                                           const at::Tensor& pred_masks,
                                           bool padding = true);
 
+// (The config's "uniform" / "center": configs/choices.h PointSampling.)
 enum class PointSamplingMethod { kUniform, kCenter };
-
-// "uniform" or "center"; InvalidArgument otherwise.
-absl::StatusOr<PointSamplingMethod> ParsePointSamplingMethod(
-    const std::string& name);
 
 // The next click (one per mask) by `method`.
 PointPrompt GetNextPoint(const at::Tensor& gt_masks,

@@ -222,13 +222,6 @@ TEST(PromptRngTest, Helpers) {
   for (int64_t c : chosen) EXPECT_TRUE(c >= 4 && c <= 8);
 }
 
-TEST(PointSamplingMethodTest, Parse) {
-  EXPECT_EQ(*ParsePointSamplingMethod("center"), PointSamplingMethod::kCenter);
-  EXPECT_EQ(*ParsePointSamplingMethod("uniform"),
-            PointSamplingMethod::kUniform);
-  EXPECT_FALSE(ParsePointSamplingMethod("centre").ok());
-}
-
 TEST(ConcatPointsTest, AppendsAlongPoints) {
   const PointPrompt a{at::zeros({2, 1, 2}), at::ones({2, 1}, at::kInt)};
   const PointPrompt b{at::ones({2, 1, 2}), at::zeros({2, 1}, at::kInt)};

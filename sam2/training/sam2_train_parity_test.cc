@@ -19,8 +19,8 @@
 #include "sam2/checkpoint/state_dict.h"
 #include "sam2/checkpoint/torch_file.h"
 #include "sam2/training/loss_fns.h"
-#include "sam2/training/model_presets.h"
 #include "sam2/training/sam2_train.h"
+#include "sam2/training/test_models.h"
 
 namespace sam2::training {
 namespace {
@@ -66,7 +66,8 @@ class SAM2TrainParityTest : public testing::Test {
     delete state_;
   }
 
-  SAM2Train LoadModel(const SAM2TrainOptions& options = ParitySmallOptions()) {
+  SAM2Train LoadModel(
+      const SAM2TrainOptions& options = ParitySmallModelOptions()) {
     SAM2Train model(options);
     auto report = checkpoint::LoadStateDictIntoModel(*model, *state_, {},
                                                      "parity_small_model.pt");
@@ -446,7 +447,7 @@ TEST_F(SAM2TrainParityTest, MemoryKnobsOnEightFrames) {
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   const std::map<std::string, at::Tensor> ref(loaded->begin(), loaded->end());
 
-  SAM2TrainOptions options = ParitySmallOptions();
+  SAM2TrainOptions options = ParitySmallModelOptions();
   modeling::SAM2BaseOptions& b = options.base;
   b.max_cond_frames_in_attn = 2;
   b.memory_temporal_stride_for_eval = 2;

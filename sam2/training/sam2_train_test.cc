@@ -18,7 +18,7 @@
 #include "sam2/checkpoint/state_dict.h"
 #include "sam2/checkpoint/torch_file.h"
 #include "sam2/training/loss_fns.h"
-#include "sam2/training/model_presets.h"
+#include "sam2/training/test_models.h"
 
 namespace sam2::training {
 namespace {
@@ -73,7 +73,7 @@ PromptKind KindOf(const PromptPlan& plan) {
 TEST(SAM2TrainPromptsTest, TrainingMixAndFrameChoicesFollowTheOptions) {
   // The MOSE settings: P(points) 0.5 of which boxes 0.5; 1-2 initial
   // conditioning frames; 1-2 corrected frames.
-  SAM2Train model(ParitySmallOptions());
+  SAM2Train model(ParitySmallModelOptions());
   model->train();
   model->set_seed(123);
   const TrackingInput input = MakeInput(32, /*with_images=*/false);
@@ -126,7 +126,7 @@ TEST(SAM2TrainPromptsTest, TrainingMixAndFrameChoicesFollowTheOptions) {
 }
 
 TEST(SAM2TrainPromptsTest, FixedCountsWithoutRandomisation) {
-  SAM2TrainOptions options = ParitySmallOptions();
+  SAM2TrainOptions options = ParitySmallModelOptions();
   options.num_init_cond_frames_for_train = 3;
   options.rand_init_cond_frames_for_train = false;
   options.num_frames_to_correct_for_train = 4;
@@ -144,7 +144,7 @@ TEST(SAM2TrainPromptsTest, FixedCountsWithoutRandomisation) {
 }
 
 TEST(SAM2TrainPromptsTest, EvalUsesTheEvalOptions) {
-  SAM2TrainOptions options = ParitySmallOptions();
+  SAM2TrainOptions options = ParitySmallModelOptions();
   options.prob_to_use_pt_input_for_eval = 1.0;
   options.prob_to_use_box_input_for_eval = 1.0;
   SAM2Train model(options);
@@ -156,7 +156,7 @@ TEST(SAM2TrainPromptsTest, EvalUsesTheEvalOptions) {
 }
 
 TEST(SAM2TrainPromptsTest, SameSeedSamePrompts) {
-  SAM2Train model(ParitySmallOptions());
+  SAM2Train model(ParitySmallModelOptions());
   model->train();
   const TrackingInput input = MakeInput(32, false);
   auto draw = [&](uint64_t seed) {
@@ -238,7 +238,7 @@ void TrainStep(SAM2Train& model, const TrackingInput& input) {
 
 TEST(SAM2TrainStepTest, EveryTrainableParameterGetsAFiniteGradient) {
   at::manual_seed(0);
-  SAM2Train model = LoadTrainModel(ParitySmallOptions());
+  SAM2Train model = LoadTrainModel(ParitySmallModelOptions());
   model->train();
   model->set_seed(1);
   const TrackingInput input = MakeInput(256, /*with_images=*/true);
@@ -295,7 +295,7 @@ TEST(SAM2TrainStepTest, EveryTrainableParameterGetsAFiniteGradient) {
 
 TEST(SAM2TrainStepTest, FrozenImageEncoderGetsNoGradient) {
   at::manual_seed(0);
-  SAM2TrainOptions options = ParitySmallOptions();
+  SAM2TrainOptions options = ParitySmallModelOptions();
   options.freeze_image_encoder = true;
   options.prob_to_use_pt_input_for_train = 1.0;
   SAM2Train model = LoadTrainModel(options);

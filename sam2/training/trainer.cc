@@ -158,7 +158,7 @@ absl::Status Trainer::Run() {
   process_start_ = Now();
   SAM2_RETURN_IF_ERROR(MaybeResume());
   elapsed_at_start_ = state_.time_elapsed;
-  if (options_.mode == "val") return ValEpoch(state_.epoch);
+  if (options_.mode == config::TrainerMode::kVal) return ValEpoch(state_.epoch);
   if (parts_.optimizer == nullptr || parts_.train_data == nullptr) {
     return absl::FailedPreconditionError(
         "training needs an optimizer and training data");
@@ -183,12 +183,15 @@ absl::Status Trainer::Run() {
       SAM2_RETURN_IF_ERROR(ValEpoch(finished));
     }
   }
-  if (options_.mode == "train") return ValEpoch(options_.max_epochs - 1);
+  if (options_.mode == config::TrainerMode::kTrain) {
+    return ValEpoch(options_.max_epochs - 1);
+  }
   return absl::OkStatus();
 }
 
 bool Trainer::IsIntermediateValEpoch(int64_t epoch) const {
-  return options_.mode == "train" && epoch % options_.val_epoch_freq == 0 &&
+  return options_.mode == config::TrainerMode::kTrain &&
+         epoch % options_.val_epoch_freq == 0 &&
          epoch < options_.max_epochs - 1;
 }
 

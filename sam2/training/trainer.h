@@ -33,6 +33,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "configs/choices.h"
 #include "data/data_utils.h"
 #include "distributed/collectives.h"
 #include "sam2/training/optim/grad_scaler.h"
@@ -125,7 +126,7 @@ class ScalarSink {
 };
 
 struct TrainerOptions {
-  std::string mode = "train";  // train_only | train | val
+  config::TrainerMode mode = config::TrainerMode::kTrain;
   int64_t max_epochs = 1;
   int64_t seed_value = 123;
   int64_t val_epoch_freq = 1;

@@ -276,7 +276,7 @@ struct ToyRun {
     sgd = std::make_unique<ToySgd>(task->model(), 0.05);
     train = std::make_unique<ToyData>(batches, batch_size);
     val = std::make_unique<ToyData>(2, 2);
-    options.mode = "train";
+    options.mode = config::TrainerMode::kTrain;
     options.max_epochs = 3;
     options.seed_value = 7;
     options.log_freq = 5;
@@ -391,7 +391,7 @@ INSTANTIATE_TEST_SUITE_P(CheckpointEvery, ResumeTest, ::testing::Values(1, 3));
 // and steps whose gradients overflow are skipped.
 TEST(TrainerTest, LossScalingIsExactAndSkipsOverflowingSteps) {
   ToyRun plain("plain", /*dropout=*/0.0, 1);
-  plain.options.mode = "train_only";
+  plain.options.mode = config::TrainerMode::kTrainOnly;
   plain.options.max_epochs = 1;
   Trainer plain_trainer(plain.options, plain.Parts());
   ASSERT_TRUE(plain_trainer.Run().ok());
@@ -429,7 +429,7 @@ TEST(TrainerTest, LossScalingIsExactAndSkipsOverflowingSteps) {
 
 TEST(TrainerTest, AccumulationEqualsOneBigBatch) {
   ToyRun big("big", /*dropout=*/0.0, 1, /*batches=*/4, /*batch_size=*/2);
-  big.options.mode = "train_only";
+  big.options.mode = config::TrainerMode::kTrainOnly;
   big.options.max_epochs = 1;
   big.task->noise_std = 0;
   Trainer big_trainer(big.options, big.Parts());
@@ -437,7 +437,7 @@ TEST(TrainerTest, AccumulationEqualsOneBigBatch) {
 
   // Same videos in batches of 1, two per step.
   ToyRun small("small", 0.0, 1, /*batches=*/8, /*batch_size=*/1);
-  small.options.mode = "train_only";
+  small.options.mode = config::TrainerMode::kTrainOnly;
   small.options.max_epochs = 1;
   small.options.gradient_accumulation_steps = 2;
   // One noise draw per micro-batch would differ from one per big batch.
@@ -476,7 +476,7 @@ TEST(TrainerTest, AccumulationEqualsOneBigBatch) {
 
 TEST(TrainerTest, NonFiniteLossSkipsTheUpdate) {
   ToyRun run("nan", /*dropout=*/0.0, 1);
-  run.options.mode = "train_only";
+  run.options.mode = config::TrainerMode::kTrainOnly;
   run.options.max_epochs = 1;
   run.task->nan_videos = {4};  // in batch 2 (videos 4, 5)
   Trainer trainer(run.options, run.Parts());
@@ -504,7 +504,7 @@ TEST(TrainerTest, TooManyNonFiniteLossesAbort) {
 
 TEST(TrainerTest, FailedCheckpointWriteKeepsThePreviousOne) {
   ToyRun run("atomic", 0.0, 1);
-  run.options.mode = "train_only";
+  run.options.mode = config::TrainerMode::kTrainOnly;
   run.options.max_epochs = 2;
   Trainer trainer(run.options, run.Parts());
   run.options.max_epochs = 1;
@@ -529,7 +529,7 @@ TEST(TrainerTest, FailedCheckpointWriteKeepsThePreviousOne) {
 
 TEST(TrainerTest, ValModeOnlyValidates) {
   ToyRun run("val_only", 0.0, 1);
-  run.options.mode = "val";
+  run.options.mode = config::TrainerMode::kVal;
   Trainer trainer(run.options, run.Parts());
   ASSERT_TRUE(trainer.Run().ok());
   EXPECT_EQ(trainer.state().step, 0);
@@ -563,7 +563,7 @@ struct FakeDeviceMemory {
 
 TEST(TrainerTest, DeviceMemoryIsLoggedPerStep) {
   ToyRun run("device_memory", 0.0, 1);
-  run.options.mode = "train_only";
+  run.options.mode = config::TrainerMode::kTrainOnly;
   run.options.max_epochs = 1;
   run.options.log_freq = 3;
   FakeDeviceMemory memory;
@@ -603,7 +603,7 @@ TEST(TrainerTest, BenchmarkReportsTheLargestStepsDeviceMemory) {
 
 TEST(TrainerTest, CpuRunsLogNoDeviceMemory) {
   ToyRun run("no_device_memory", 0.0, 1);
-  run.options.mode = "train_only";
+  run.options.mode = config::TrainerMode::kTrainOnly;
   run.options.max_epochs = 1;
   Trainer trainer(run.options, run.Parts());
   ASSERT_TRUE(trainer.Run().ok());
@@ -699,14 +699,14 @@ TEST(TrainerTest, FinishedValidationIsNotRerunOnResume) {
 // checkpoint, a restart continues from that one.
 TEST(TrainerTest, ResumeFromIsUsedOnlyUntilTheRunHasItsOwnCheckpoint) {
   ToyRun source("resume_source", 0.0, 1);
-  source.options.mode = "train_only";
+  source.options.mode = config::TrainerMode::kTrainOnly;
   source.options.max_epochs = 1;
   Trainer pretrain(source.options, source.Parts());
   ASSERT_TRUE(pretrain.Run().ok());
   const std::string from = source.dir + "/checkpoints/checkpoint.pt";
 
   ToyRun run("resume_target", 0.0, 2);
-  run.options.mode = "train_only";
+  run.options.mode = config::TrainerMode::kTrainOnly;
   run.options.resume_from = from;
   run.options.save_every_steps = 6;
   run.options.stop_after_steps = 6;  // one epoch, then "preempted"
@@ -740,7 +740,7 @@ TEST(TrainerTest, ResumeFromIsUsedOnlyUntilTheRunHasItsOwnCheckpoint) {
 // resumed model keeps its own (initialiser's) values for them.
 TEST(TrainerTest, SkippedParametersAreNotSavedAndNotRestored) {
   ToyRun run("skip_saving", 0.0, 1);
-  run.options.mode = "train_only";
+  run.options.mode = config::TrainerMode::kTrainOnly;
   run.options.max_epochs = 1;
   run.options.skip_saving_parameters = {"0.*"};
   Trainer first(run.options, run.Parts());
@@ -766,7 +766,7 @@ TEST(TrainerTest, SkippedParametersAreNotSavedAndNotRestored) {
 
 TEST(TrainerTest, LibTorchErrorsBecomeAStatusNamingTheStep) {
   ToyRun run("torch_error", 0.0, 1);
-  run.options.mode = "train_only";
+  run.options.mode = config::TrainerMode::kTrainOnly;
   // Epoch 0 reads videos 6 and 7 as its 4th batch (ToyData's order).
   run.task->throw_videos = {7};
   Trainer trainer(run.options, run.Parts());

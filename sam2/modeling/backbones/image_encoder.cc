@@ -11,13 +11,6 @@ namespace sam2::modeling {
 
 // ---------------------------------------------------------------------------
 FpnNeckImpl::FpnNeckImpl(const FpnNeckOptions& options) : options_(options) {
-  const auto& mode = options_.fpn_interp_model;
-  TORCH_CHECK(mode == "nearest" || mode == "bilinear" || mode == "bicubic" ||
-                  mode == "nearest-exact",
-              "FpnNeck: unsupported fpn_interp_model \"", mode, "\"");
-  TORCH_CHECK(options_.fuse_type == "sum" || options_.fuse_type == "avg",
-              "FpnNeck: fuse_type must be sum or avg, not \"",
-              options_.fuse_type, "\"");
   position_encoding = register_module(
       "position_encoding", PositionEmbeddingSine(options_.position_encoding));
   convs = register_module("convs", torch::nn::ModuleList());
@@ -44,14 +37,16 @@ at::Tensor FpnNeckImpl::upsample_x2(const at::Tensor& x_in) const {
   // get the scale factor itself.
   at::Tensor x = x_in.to(at::kFloat);
   const std::vector<int64_t> out_size = {x.size(2) * 2, x.size(3) * 2};
-  const auto& mode = options_.fpn_interp_model;
-  if (mode == "nearest") return at::upsample_nearest2d(x, out_size, 2.0, 2.0);
-  if (mode == "nearest-exact") {
-    return at::_upsample_nearest_exact2d(x, out_size, 2.0, 2.0);
-  }
-  if (mode == "bilinear") {
-    return at::upsample_bilinear2d(x, out_size, /*align_corners=*/false, 2.0,
-                                   2.0);
+  switch (options_.fpn_interp_model) {
+    case FpnInterpMode::kNearest:
+      return at::upsample_nearest2d(x, out_size, 2.0, 2.0);
+    case FpnInterpMode::kNearestExact:
+      return at::_upsample_nearest_exact2d(x, out_size, 2.0, 2.0);
+    case FpnInterpMode::kBilinear:
+      return at::upsample_bilinear2d(x, out_size, /*align_corners=*/false, 2.0,
+                                     2.0);
+    case FpnInterpMode::kBicubic:
+      break;
   }
   return at::upsample_bicubic2d(x, out_size, /*align_corners=*/false, 2.0, 2.0);
 }
@@ -72,7 +67,8 @@ FpnNeckImpl::forward(const std::vector<at::Tensor>& xs) {
         top_down_levels_.end();
     if (top_down && prev_features.defined()) {
       prev_features = lateral + upsample_x2(prev_features);
-      if (options_.fuse_type == "avg") prev_features = prev_features / 2;
+      if (options_.fuse_type == FpnFuseType::kAvg)
+        prev_features = prev_features / 2;
     } else {
       prev_features = lateral;
     }

@@ -25,6 +25,12 @@
 namespace sam2::modeling {
 
 // ---------------------------------------------------------------------------
+// The F.interpolate modes of the neck's top-down upsampling (the reference's
+// fpn_interp_model string).
+enum class FpnInterpMode { kNearest, kNearestExact, kBilinear, kBicubic };
+// How top-down and lateral features combine (the reference's fuse_type).
+enum class FpnFuseType { kSum, kAvg };
+
 // FPN variant without output convs: 1x1 lateral convs to d_model, top-down
 // upsampling (x2) and summing only on `fpn_top_down_levels`.
 struct FpnNeckOptions {
@@ -35,8 +41,8 @@ struct FpnNeckOptions {
   int64_t kernel_size = 1;
   int64_t stride = 1;
   int64_t padding = 0;
-  std::string fpn_interp_model = "bilinear";  // any F.interpolate mode
-  std::string fuse_type = "sum";              // "sum" | "avg"
+  FpnInterpMode fpn_interp_model = FpnInterpMode::kBilinear;
+  FpnFuseType fuse_type = FpnFuseType::kSum;
   // Levels (0 = highest resolution) that receive top-down features; unset
   // means all levels.
   std::optional<std::vector<int64_t>> fpn_top_down_levels;

@@ -30,8 +30,10 @@ constexpr char kIo[] = "tests/testdata/parity/parity_small_io.pt";
 constexpr char kGolden[] =
     "sam2/modeling/backbones/testdata/image_encoder_golden.pt";
 
-// image_encoder of tests/testdata/parity/parity_small.yaml.
-ImageEncoderOptions ParitySmallOptions() {
+// The image encoder of the parity-small model (configs/parity_small.pbtxt),
+// written out because the network's tests do not read configs/ (layering);
+// the reference's fixtures below check it.
+ImageEncoderOptions SmallEncoderOptions() {
   ImageEncoderOptions options;
   options.scalp = 1;
   HieraOptions& trunk = options.trunk;
@@ -47,7 +49,7 @@ ImageEncoderOptions ParitySmallOptions() {
   neck.d_model = 64;
   neck.backbone_channel_list = {128, 64, 32, 16};
   neck.fpn_top_down_levels = std::vector<int64_t>{2, 3};
-  neck.fpn_interp_model = "nearest";
+  neck.fpn_interp_model = FpnInterpMode::kNearest;
   return options;
 }
 
@@ -60,7 +62,7 @@ class ImageEncoderParity : public ::testing::Test {
   }
 
   void SetUp() override {
-    encoder_ = ImageEncoder(ParitySmallOptions());
+    encoder_ = ImageEncoder(SmallEncoderOptions());
     LoadPrefixed(*encoder_, *state_dict_, "image_encoder.");
     // SAM2Base.forward_image passes levels 0 and 1 through the mask
     // decoder's conv_s0 / conv_s1.
@@ -173,7 +175,7 @@ TEST_F(ImageEncoderParity, NonSquareImageWithPaddedWindowsMatchesReference) {
 }
 
 TEST(ImageEncoder, RejectsMismatchedChannels) {
-  ImageEncoderOptions options = ParitySmallOptions();
+  ImageEncoderOptions options = SmallEncoderOptions();
   options.neck.backbone_channel_list = {128, 64, 32, 8};
   EXPECT_THROW(ImageEncoder{options}, c10::Error);
 }
@@ -197,8 +199,8 @@ TEST(FpnNeck, TopDownOnlyOnChosenLevelsAndAverageFuse) {
       at::allclose(lateral_only[1], neck->lateral_convs()[0]->forward(xs[1])));
 
   options.fpn_top_down_levels.reset();  // all levels
-  options.fuse_type = "avg";
-  options.fpn_interp_model = "bilinear";
+  options.fuse_type = FpnFuseType::kAvg;
+  options.fpn_interp_model = FpnInterpMode::kBilinear;
   FpnNeck avg(options);
   TensorMap params;
   for (const auto& item : neck->named_parameters()) {

@@ -3,6 +3,8 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "configs/choices.h"
 
 namespace sam2::training::optim {
 namespace {
@@ -107,8 +109,15 @@ absl::StatusOr<std::unique_ptr<Scheduler>> BuildScheduler(
             absl::StrCat(path, ".composite.schedulers[", i, "]"));
         if (!part.ok()) return part.status();
         parts.push_back(std::move(*part));
-        rescaled.push_back(i >= comp.interval_scaling_size() ||
-                           comp.interval_scaling(i) != "fixed");
+        config::IntervalScaling scaling = config::IntervalScaling::kRescaled;
+        if (i < comp.interval_scaling_size()) {
+          SAM2_ASSIGN_OR_RETURN_CONTEXT(
+              scaling,
+              config::ParseChoice<config::IntervalScaling>(
+                  comp.interval_scaling(i)),
+              path, ".composite.interval_scaling[", i, "]");
+        }
+        rescaled.push_back(scaling == config::IntervalScaling::kRescaled);
       }
       if (parts.empty() ||
           comp.lengths_size() != static_cast<int>(parts.size())) {

@@ -1,9 +1,9 @@
-// The whole SAM2Base / SAM2Train of each official SAM 2.1 size has exactly the
-// official checkpoint's state_dict: same keys, same shapes, parameters in the
-// official order (sam2/modeling/testdata/sam2.1_hiera_*.keys.txt, listed from
-// the reference models).
-#include "sam2/training/model_presets.h"
-
+// The whole SAM2Base / SAM2Train of each official SAM 2.1 size, built from
+// configs/models/sam2.1_hiera_*.pbtxt through the configs loader as a run
+// builds it, has exactly the official checkpoint's state_dict: same keys,
+// same shapes, parameters in the official order
+// (sam2/modeling/testdata/sam2.1_hiera_*.keys.txt, listed from the reference
+// models).
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -13,6 +13,10 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "sam2/modeling/sam2_base.h"
+#include "sam2/training/sam2_train.h"
+#include "sam2/training/test_models.h"
 
 namespace sam2::training {
 namespace {
@@ -83,12 +87,14 @@ void ExpectOfficialStateDict(const torch::nn::Module& model,
   EXPECT_EQ(our_param_order, reference_param_order) << size;
 }
 
+std::string Preset(const std::string& size) { return "sam2.1_hiera_" + size; }
+
 class OfficialModelTest : public testing::TestWithParam<std::string> {};
 
 TEST_P(OfficialModelTest, StateDictMatchesOfficialCheckpoint) {
-  auto options = Sam21ModelOptions(GetParam());
+  auto options = ModelOptionsForPreset(Preset(GetParam()));
   ASSERT_TRUE(options.ok()) << options.status();
-  modeling::SAM2Base model(*options);
+  modeling::SAM2Base model(options->base);
   ExpectOfficialStateDict(*model, GetParam());
 }
 
@@ -99,28 +105,35 @@ INSTANTIATE_TEST_SUITE_P(Sizes, OfficialModelTest,
                                                      : info.param;
                          });
 
-TEST(ModelPresetsTest, MoseTrainingModelHasTheSameStateDict) {
-  auto options = Sam21MoseTrainOptions("t");
+TEST(OfficialPresetTest, MoseTrainingModelHasTheSameStateDict) {
+  // configs/mose.pbtxt's training knobs on the tiny size.
+  auto options =
+      ModelOptionsForExperiment("mose", {"model_preset: \"sam2.1_hiera_t\""});
   ASSERT_TRUE(options.ok()) << options.status();
-  EXPECT_EQ(options->prob_to_use_pt_input_for_train, 0.5);
-  EXPECT_EQ(options->base.image_encoder.trunk.drop_path_rate, 0.1);
+  EXPECT_EQ(options->prob_to_use_pt_input_for_train, 0.5f);
+  EXPECT_FLOAT_EQ(options->base.image_encoder.trunk.drop_path_rate, 0.1);
+  EXPECT_EQ(options->base.image_encoder.trunk.embed_dim, 96);
   SAM2Train model(*options);
   ExpectOfficialStateDict(*model, "t");
 }
 
-TEST(ModelPresetsTest, UnknownSizeIsAnError) {
-  const auto options = Sam21ModelOptions("xl");
+TEST(OfficialPresetTest, UnknownPresetIsAnError) {
+  const auto options = ModelOptionsForPreset("sam2.1_hiera_xl");
   ASSERT_FALSE(options.ok());
-  EXPECT_NE(options.status().message().find("xl"), std::string::npos);
+  EXPECT_EQ(options.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(options.status().message().find("sam2.1_hiera_xl"),
+            std::string::npos)
+      << options.status();
 }
 
-TEST(ModelPresetsTest, RoPEGridFollowsTheResolution) {
-  auto options = Sam21ModelOptions("t", 512);
-  ASSERT_TRUE(options.ok());
-  EXPECT_EQ(options->image_size, 512);
-  const auto& rope = options->memory_attention.layer.cross_attention.rope;
-  EXPECT_EQ(rope.feat_sizes[0], 32);
-  EXPECT_EQ(rope.feat_sizes[1], 32);
+TEST(OfficialPresetTest, RoPEGridFollowsTheResolution) {
+  auto options = ModelOptionsForPreset("sam2.1_hiera_t", 512);
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->base.image_size, 512);
+  const auto& layer = options->base.memory_attention.layer;
+  EXPECT_EQ(layer.cross_attention.rope.feat_sizes[0], 32);
+  EXPECT_EQ(layer.cross_attention.rope.feat_sizes[1], 32);
+  EXPECT_EQ(layer.self_attention.rope.feat_sizes[0], 32);
 }
 
 }  // namespace
