@@ -9,10 +9,10 @@
 #include <set>
 
 #include "data/codecs/file_io.h"
+#include "data/datasets/vos_dataset.h"
 #include "data/sampling/vos_sampler.h"
 #include "data/synthetic/synthetic_vos.h"
 #include "data/transforms/transforms.h"
-#include "data/vos_dataset.h"
 
 namespace sam2::data {
 namespace {

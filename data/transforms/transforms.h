@@ -22,8 +22,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "data/data_utils.h"
-#include "data/sample_context.h"
+#include "data/batch/batch.h"
+#include "data/random/sample_context.h"
 #include "data/transforms/image_ops.h"
 
 namespace sam2::data {

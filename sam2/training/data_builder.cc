@@ -1,10 +1,10 @@
 #include "sam2/training/data_builder.h"
 
 #include "absl/strings/str_cat.h"
-#include "data/dataset.h"
+#include "data/datasets/sample_source.h"
+#include "data/datasets/vos_dataset.h"
 #include "data/datasets/vos_raw_dataset.h"
 #include "data/sampling/vos_sampler.h"
-#include "data/vos_dataset.h"
 
 namespace sam2::training {
 namespace {

@@ -1,4 +1,4 @@
-#include "data/vos_dataset.h"
+#include "data/datasets/vos_dataset.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
