@@ -30,8 +30,8 @@ struct VosDatasetOptions {
   bool always_target = true;
   // Kept for configuration parity; the reference does not use it either.
   bool target_segments_available = true;
-  // Training: replacement samples tried before giving up (the reference
-  // tries 100 in all).
+  // Training: samples tried in all, the first one included, before giving
+  // up (the reference's MAX_RETRIES = 100); values below 1 mean 1.
   int max_retries = 100;
 };
 

@@ -1,6 +1,7 @@
 #include "sam2/training/data_builder.h"
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "data/datasets/sample_source.h"
 #include "data/datasets/vos_dataset.h"
 #include "data/datasets/vos_raw_dataset.h"
@@ -73,6 +74,16 @@ absl::StatusOr<std::shared_ptr<const data::VosRawDataset>> BuildRaw(
   return absl::InvalidArgumentError(path + ": no raw dataset");
 }
 
+// The config's string at the boundary: the reference raises
+// NotImplementedError for anything but "bicubic" / "bilinear".
+absl::StatusOr<data::ImageInterpolation> ParseImageInterpolation(
+    const std::string& name) {
+  if (name == "bicubic") return data::ImageInterpolation::kBicubic;
+  if (name == "bilinear") return data::ImageInterpolation::kBilinear;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "is \"", name, "\" but must be \"bicubic\" or \"bilinear\""));
+}
+
 absl::StatusOr<std::unique_ptr<data::Transform>> BuildOne(
     const TransformConfig& t, const std::string& path) {
   using Ptr = std::unique_ptr<data::Transform>;
@@ -102,9 +113,10 @@ absl::StatusOr<std::unique_ptr<data::Transform>> BuildOne(
       }
       o.log_warning = a.log_warning();
       o.num_tentatives = a.num_tentatives();
-      o.image_interpolation = a.image_interpolation() == "bilinear"
-                                  ? data::ops::Interpolation::kBilinear
-                                  : data::ops::Interpolation::kBicubic;
+      SAM2_ASSIGN_OR_RETURN_CONTEXT(
+          o.image_interpolation,
+          ParseImageInterpolation(a.image_interpolation()),
+          path + ".random_affine.image_interpolation");
       return wrap(data::RandomAffine::Create(o));
     }
     case TransformConfig::kRandomResize: {
