@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/testing/temp_dir.h"
 #include "data/codecs/file_io.h"
 #include "data/codecs/png.h"
 #include "data/synthetic/synthetic_vos.h"
@@ -23,10 +24,7 @@ using ::testing::HasSubstr;
 constexpr int kVideos = 3, kFrames = 8, kObjects = 3, kH = 48, kW = 64;
 
 std::string MakeData(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const std::string dir =
-      (fs::path(tmp != nullptr ? tmp : "/tmp") / name).string();
-  fs::remove_all(dir);
+  const std::string dir = testutil::FreshTempDir(name);
   SyntheticVosOptions o;
   o.output_dir = dir;
   o.num_videos = kVideos;
