@@ -1,5 +1,9 @@
 #include "data/transforms/cpu_features.h"
 
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
 namespace sam2::data::ops {
 namespace {
 
@@ -15,8 +19,16 @@ SimdLevel Detect() {
 
 }  // namespace
 
+SimdLevel RequestedSimdLevel(const char* env_value) {
+  if (env_value == nullptr) return SimdLevel::kAvx2;
+  if (std::strcmp(env_value, "baseline") == 0) return SimdLevel::kBaseline;
+  if (std::strcmp(env_value, "sse4.1") == 0) return SimdLevel::kSse41;
+  return SimdLevel::kAvx2;
+}
+
 SimdLevel CpuSimdLevel() {
-  static const SimdLevel level = Detect();
+  static const SimdLevel level =
+      std::min(Detect(), RequestedSimdLevel(std::getenv("SAM2_SIMD_LEVEL")));
   return level;
 }
 

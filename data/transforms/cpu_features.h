@@ -7,8 +7,10 @@
 // implementation the same way: a table of function pointers per SimdLevel,
 // and a function-local static holding the table for CpuSimdLevel(), so the
 // choice is made once per family and costs one indirect call per kernel.
-// Each table's kernels give bit-identical results (integer sums, or the same
-// float operations in the same order): the level changes speed, not pixels.
+// The levels compute the same pixels (integer sums, or the same float
+// operations in the same order); the one documented exception is the
+// bilinear RGB affine, whose AVX2 kernel takes Pillow's per-pixel source
+// points where the SSE2 loop steps them (see image_ops_affine.cc).
 #ifndef SAM2_DATA_TRANSFORMS_CPU_FEATURES_H_
 #define SAM2_DATA_TRANSFORMS_CPU_FEATURES_H_
 
@@ -30,7 +32,13 @@ namespace sam2::data::ops {
 enum class SimdLevel { kBaseline = 0, kSse41 = 1, kAvx2 = 2 };
 
 // The best level this CPU runs, detected on the first call (thread-safe).
+// The environment variable SAM2_SIMD_LEVEL=baseline|sse4.1|avx2 lowers it
+// (never raises it; other values are ignored): for checking that every
+// level computes the same pixels, and for A/B timings.
 SimdLevel CpuSimdLevel();
+
+// The level SAM2_SIMD_LEVEL asks for, kAvx2 when unset or unknown.
+SimdLevel RequestedSimdLevel(const char* env_value);
 
 }  // namespace sam2::data::ops
 

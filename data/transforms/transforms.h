@@ -208,7 +208,7 @@ class RandomGrayscale : public Transform {
   double p_;
 };
 
-// ToTensorAPI: values become v / 255 (float32); see data_utils.h.
+// ToTensorAPI: values become v / 255 (float32); see data/batch/batch.h.
 class ToTensor : public Transform {
  public:
   absl::Status Apply(VideoDatapoint& datapoint,
