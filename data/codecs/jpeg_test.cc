@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "base/testing/temp_dir.h"
 #include "data/codecs/file_io.h"
 #include "data/codecs/md5_for_test.h"
 #include "gmock/gmock.h"
@@ -10,14 +11,10 @@
 namespace sam2::data {
 namespace {
 
+using ::sam2::testutil::TempPath;
 using ::testing::HasSubstr;
 
 constexpr char kRgbJpeg[] = "data/codecs/testdata/rgb_33x17.jpg";
-
-std::string TempPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return std::string(dir != nullptr ? dir : "/tmp") + "/" + name;
-}
 
 Image Gradient(int h, int w) {
   Image image(h, w, 3);

@@ -1,7 +1,6 @@
 #include "data/codecs/png.h"
 
-#include <cstdlib>
-
+#include "base/testing/temp_dir.h"
 #include "data/codecs/file_io.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -9,12 +8,8 @@
 namespace sam2::data {
 namespace {
 
+using ::sam2::testutil::TempPath;
 using ::testing::HasSubstr;
-
-std::string TempPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return std::string(dir != nullptr ? dir : "/tmp") + "/" + name;
-}
 
 absl::StatusOr<Image> DecodeString(const std::string& bytes,
                                    PngInfo* info = nullptr) {

@@ -1,8 +1,8 @@
 #include "data/datasets/vos_raw_dataset.h"
 
-#include <cstdlib>
 #include <filesystem>
 
+#include "base/testing/temp_dir.h"
 #include "data/codecs/file_io.h"
 #include "data/codecs/jpeg.h"
 #include "data/codecs/png.h"
@@ -33,15 +33,9 @@ SyntheticVosOptions Options(const std::string& dir) {
   return options;
 }
 
-std::string TestDir(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  return (fs::path(tmp != nullptr ? tmp : "/tmp") / name).string();
-}
-
 // A fresh synthetic dataset under TEST_TMPDIR/<name>.
 std::string MakeData(const std::string& name) {
-  const std::string dir = TestDir(name);
-  fs::remove_all(dir);
+  const std::string dir = testutil::FreshTempDir(name);
   const absl::Status status = WriteSyntheticVos(Options(dir));
   EXPECT_TRUE(status.ok()) << status;
   return dir;
@@ -152,7 +146,7 @@ TEST_F(RawDatasetTest, PngOptionsSubsetTruncateAndRepeat) {
 
   options.frames_sampling_mult = false;
   options.file_list_txt = dir() + "/davis/file_list.txt";
-  const std::string excluded = TestDir("excluded.txt");
+  const std::string excluded = testutil::TempPath("excluded.txt");
   ASSERT_TRUE(WriteStringToFile(excluded, "  synth_0001.mp4 \n\n").ok());
   options.excluded_videos_list_txts = {excluded};
   absl::StatusOr<std::unique_ptr<PngRawDataset>> subset =
@@ -297,8 +291,7 @@ TEST_F(RawDatasetTest, Sa1bImagesGiveEveryVisibleMaskAndTheWholeMask) {
 }
 
 TEST(Sa1bLoaderTest, UncertainIouAndZeroAreaFilteringAsTheReference) {
-  const std::string dir = TestDir("sa1b_filter");
-  fs::create_directories(dir);
+  const std::string dir = testutil::FreshTempDir("sa1b_filter");
   ASSERT_TRUE(WriteStringToFile(dir + "/sa_7.json", R"({"annotations": [
     {"area": 2, "segmentation": {"size": [2, 2], "counts": [1, 2, 1]}, "uncertain_iou": 0.5},
     {"area": 2, "segmentation": {"size": [2, 2], "counts": [0, 2, 2]}, "uncertain_iou": 0.95},
@@ -326,8 +319,7 @@ TEST(Sa1bLoaderTest, UncertainIouAndZeroAreaFilteringAsTheReference) {
 // fast path for palette / 8-bit gray, the 16-bit one otherwise), with the
 // obj_ids filter, and Take moves a mask out once.
 TEST(PalettisedLoaderTest, IdsAreStoredValuesForEveryLabelPngKind) {
-  const std::string root = TestDir("label_kinds");
-  fs::remove_all(root);
+  const std::string root = testutil::FreshTempDir("label_kinds");
   // Row 0: ids 0, 3, 3, 200; row 1: 0, 0, 7, 3.
   const std::vector<int> ids = {0, 3, 3, 200, 0, 0, 7, 3};
   auto expect_masks = [&](const std::string& dir, int big_id) {

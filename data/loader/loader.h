@@ -34,10 +34,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "data/data_utils.h"
-#include "data/dataset.h"
-#include "data/sample_context.h"
-#include "data/sampling/distributed.h"
+#include "data/batch/batch.h"
+#include "data/datasets/sample_source.h"
+#include "data/random/sample_context.h"
+#include "data/sampling/epoch_plan.h"
 
 namespace sam2::data {
 

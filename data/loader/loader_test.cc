@@ -4,15 +4,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <set>
 
+#include "base/testing/temp_dir.h"
 #include "data/codecs/file_io.h"
+#include "data/datasets/vos_dataset.h"
 #include "data/sampling/vos_sampler.h"
 #include "data/synthetic/synthetic_vos.h"
 #include "data/transforms/transforms.h"
-#include "data/vos_dataset.h"
 
 namespace sam2::data {
 namespace {
@@ -23,10 +23,7 @@ using ::testing::HasSubstr;
 constexpr int kVideos = 6;
 
 std::string MakeData(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const std::string dir =
-      (fs::path(tmp != nullptr ? tmp : "/tmp") / name).string();
-  fs::remove_all(dir);
+  const std::string dir = testutil::FreshTempDir(name);
   SyntheticVosOptions o;
   o.output_dir = dir;
   o.num_videos = kVideos;

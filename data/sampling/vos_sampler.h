@@ -9,7 +9,7 @@
 #include "absl/status/statusor.h"
 #include "data/datasets/vos_raw_dataset.h"
 #include "data/datasets/vos_segment_loader.h"
-#include "data/random.h"
+#include "data/random/random.h"
 
 namespace sam2::data {
 

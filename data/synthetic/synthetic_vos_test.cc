@@ -1,8 +1,8 @@
 #include "data/synthetic/synthetic_vos.h"
 
-#include <cstdlib>
 #include <filesystem>
 
+#include "base/testing/temp_dir.h"
 #include "data/codecs/file_io.h"
 #include "data/codecs/jpeg.h"
 #include "data/codecs/png.h"
@@ -13,11 +13,6 @@ namespace sam2::data {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string TestDir(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  return (fs::path(tmp != nullptr ? tmp : "/tmp") / name).string();
-}
 
 SyntheticVosOptions Small(const std::string& dir, uint64_t seed) {
   SyntheticVosOptions options;
@@ -43,11 +38,13 @@ std::map<std::string, std::string> Snapshot(const std::string& dir) {
 }
 
 TEST(SyntheticVosTest, SameSeedSameBytesOtherSeedOtherData) {
-  ASSERT_TRUE(WriteSyntheticVos(Small(TestDir("a"), 3)).ok());
-  ASSERT_TRUE(WriteSyntheticVos(Small(TestDir("b"), 3)).ok());
-  ASSERT_TRUE(WriteSyntheticVos(Small(TestDir("c"), 4)).ok());
-  const auto a = Snapshot(TestDir("a")), b = Snapshot(TestDir("b")),
-             c = Snapshot(TestDir("c"));
+  const std::string dir_a = testutil::FreshTempDir("a");
+  const std::string dir_b = testutil::FreshTempDir("b");
+  const std::string dir_c = testutil::FreshTempDir("c");
+  ASSERT_TRUE(WriteSyntheticVos(Small(dir_a, 3)).ok());
+  ASSERT_TRUE(WriteSyntheticVos(Small(dir_b, 3)).ok());
+  ASSERT_TRUE(WriteSyntheticVos(Small(dir_c, 4)).ok());
+  const auto a = Snapshot(dir_a), b = Snapshot(dir_b), c = Snapshot(dir_c);
   EXPECT_EQ(a, b);
   ASSERT_EQ(a.size(), c.size());
   EXPECT_NE(a.at("davis/JPEGImages/synth_0001/00000.jpg"),
@@ -61,7 +58,7 @@ TEST(SyntheticVosTest, SameSeedSameBytesOtherSeedOtherData) {
 }
 
 TEST(SyntheticVosTest, FramesHaveTheRequestedSizeAndObjectsMove) {
-  SyntheticVosOptions options = Small(TestDir("unused"), 9);
+  SyntheticVosOptions options = Small(testutil::TempPath("unused"), 9);
   options.num_frames = 10;
   const SyntheticFrame first = RenderSyntheticFrame(options, 0, 0);
   const SyntheticFrame last = RenderSyntheticFrame(options, 0, 9);
@@ -95,35 +92,35 @@ TEST(SyntheticVosTest, FramesHaveTheRequestedSizeAndObjectsMove) {
 }
 
 TEST(SyntheticVosTest, LargeFramesAreWrittenAtFullSize) {
-  SyntheticVosOptions options = Small(TestDir("large"), 1);
+  const std::string dir = testutil::FreshTempDir("large");
+  SyntheticVosOptions options = Small(dir, 1);
   options.height = 720;
   options.width = 1280;
   options.num_frames = 2;
   options.sa1b = options.per_object_png = false;
   ASSERT_TRUE(WriteSyntheticVos(options).ok());
-  absl::StatusOr<ImageSize> size = ReadJpegFileSize(
-      TestDir("large") + "/davis/JPEGImages/synth_0001/00001.jpg");
+  absl::StatusOr<ImageSize> size =
+      ReadJpegFileSize(dir + "/davis/JPEGImages/synth_0001/00001.jpg");
   ASSERT_TRUE(size.ok());
   EXPECT_EQ(*size, (ImageSize{720, 1280}));
   PngInfo info;
   ASSERT_TRUE(
-      ReadPngFile(TestDir("large") + "/davis/Annotations/synth_0001/00001.png",
-                  &info)
-          .ok());
+      ReadPngFile(dir + "/davis/Annotations/synth_0001/00001.png", &info).ok());
   EXPECT_EQ(info.color_type, PngColorType::kPalette);
-  EXPECT_FALSE(fs::exists(TestDir("large") + "/sa1b"));
+  EXPECT_FALSE(fs::exists(dir + "/sa1b"));
 }
 
 TEST(SyntheticVosTest, RejectsBadOptions) {
-  SyntheticVosOptions options = Small(TestDir("bad"), 0);
+  const std::string dir = testutil::FreshTempDir("bad");
+  SyntheticVosOptions options = Small(dir, 0);
   options.num_objects = 256;
   EXPECT_FALSE(WriteSyntheticVos(options).ok());
   options = Small("", 0);
   EXPECT_FALSE(WriteSyntheticVos(options).ok());
-  options = Small(TestDir("bad"), 0);
+  options = Small(dir, 0);
   options.height = 8;
   EXPECT_FALSE(WriteSyntheticVos(options).ok());
-  options = Small(TestDir("bad"), 0);
+  options = Small(dir, 0);
   options.num_frames = 0;
   EXPECT_FALSE(WriteSyntheticVos(options).ok());
 }

@@ -86,6 +86,13 @@ void FlushPendingFlips(VideoDatapoint& datapoint) {
 // Python's round() for the sizes: half to even.
 int RoundHalfEven(double v) { return static_cast<int>(std::nearbyint(v)); }
 
+// The image kernel of a RandomAffine option (validated in Create).
+ops::Interpolation ImageKernel(ImageInterpolation interpolation) {
+  return interpolation == ImageInterpolation::kBilinear
+             ? ops::Interpolation::kBilinear
+             : ops::Interpolation::kBicubic;
+}
+
 }  // namespace
 
 // ------------------------------------------------------------------ flip --
@@ -142,7 +149,8 @@ absl::StatusOr<std::unique_ptr<RandomAffine>> RandomAffine::Create(
     return absl::InvalidArgumentError(
         "RandomAffine: num_tentatives must be >= 1");
   }
-  if (options.image_interpolation == ops::Interpolation::kNearest) {
+  if (options.image_interpolation != ImageInterpolation::kBicubic &&
+      options.image_interpolation != ImageInterpolation::kBilinear) {
     return absl::InvalidArgumentError(
         "RandomAffine: image_interpolation must be bilinear or bicubic");
   }
@@ -202,7 +210,8 @@ bool RandomAffine::TryTransform(VideoDatapoint& datapoint, Rng& rng) const {
     for (size_t i = 0; i < masks.size(); ++i) {
       frame.objects[i].segment = std::move(masks[i]);
     }
-    frame.image = ops::AffineImage(frame.image, m, options_.image_interpolation,
+    frame.image = ops::AffineImage(frame.image, m,
+                                   ImageKernel(options_.image_interpolation),
                                    options_.image_mean, frame.pending_hflip);
     frame.pending_hflip = false;
   }
@@ -529,7 +538,7 @@ std::unique_ptr<Compose> MoseTrainTransforms(int resolution) {
   RandomAffineOptions affine;
   affine.degrees = {25};
   affine.shear = {20};
-  affine.image_interpolation = ops::Interpolation::kBilinear;
+  affine.image_interpolation = ImageInterpolation::kBilinear;
   affine.consistent_transform = true;
   t.push_back(*RandomAffine::Create(affine));
   t.push_back(*RandomResize::Create({resolution}, true, std::nullopt, true));

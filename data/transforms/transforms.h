@@ -22,8 +22,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "data/data_utils.h"
-#include "data/sample_context.h"
+#include "data/batch/batch.h"
+#include "data/random/sample_context.h"
 #include "data/transforms/image_ops.h"
 
 namespace sam2::data {
@@ -55,6 +55,11 @@ class RandomHorizontalFlip : public Transform {
   double p_;
 };
 
+// How RandomAffine resamples frames: the reference's image_interpolation
+// accepts exactly "bicubic" and "bilinear" (Pillow's BICUBIC / BILINEAR);
+// masks are always nearest.
+enum class ImageInterpolation { kBicubic, kBilinear };
+
 struct RandomAffineOptions {
   // Rotation range in degrees: {d} means [-d, d], {lo, hi} a range.
   std::vector<double> degrees = {0.0};
@@ -71,8 +76,7 @@ struct RandomAffineOptions {
   bool log_warning = true;
   // Attempts before giving up when an object vanishes from the first frame.
   int num_tentatives = 1;
-  // kBilinear or kBicubic (the reference's "bilinear" / "bicubic").
-  ops::Interpolation image_interpolation = ops::Interpolation::kBicubic;
+  ImageInterpolation image_interpolation = ImageInterpolation::kBicubic;
 };
 
 // The reference's RandomAffine: masks nearest with fill 0, images with
@@ -204,7 +208,7 @@ class RandomGrayscale : public Transform {
   double p_;
 };
 
-// ToTensorAPI: values become v / 255 (float32); see data_utils.h.
+// ToTensorAPI: values become v / 255 (float32); see data/batch/batch.h.
 class ToTensor : public Transform {
  public:
   absl::Status Apply(VideoDatapoint& datapoint,

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <set>
+#include <utility>
 
 namespace sam2::data {
 namespace {
@@ -114,8 +116,8 @@ TEST(RandomHorizontalFlipTest, PerFrameDrawsDiffer) {
 }
 
 TEST(RandomHorizontalFlipTest, LazyFlipFoldedIntoAffineIsExact) {
-  for (ops::Interpolation interp :
-       {ops::Interpolation::kBilinear, ops::Interpolation::kBicubic}) {
+  for (ImageInterpolation interp :
+       {ImageInterpolation::kBilinear, ImageInterpolation::kBicubic}) {
     RandomAffineOptions o;
     o.degrees = {25};
     o.shear = {20};
@@ -169,7 +171,7 @@ TEST(RandomAffineTest, KeepsMasksBinaryAndConsistent) {
   RandomAffineOptions o;
   o.degrees = {25};
   o.shear = {20};
-  o.image_interpolation = ops::Interpolation::kBilinear;
+  o.image_interpolation = ImageInterpolation::kBilinear;
   auto affine = RandomAffine::Create(o);
   ASSERT_TRUE(affine.ok());
   for (uint64_t seed = 0; seed < 10; ++seed) {
@@ -204,6 +206,42 @@ TEST(RandomAffineTest, FillsUncoveredAreaWithImageMean) {
   EXPECT_EQ(img.at(0, 0, 0), 123);
   EXPECT_EQ(img.at(0, 0, 1), 116);
   EXPECT_EQ(img.at(0, 0, 2), 103);
+}
+
+// The option chooses the frame kernel: bilinear is Pillow's BILINEAR
+// (ops::AffineImage's), not bicubic, and the two differ.
+TEST(RandomAffineTest, ImageInterpolationSelectsTheKernel) {
+  const VideoDatapoint original = MakeVideo(1);
+  const ops::AffineMatrix m = ops::InverseAffineMatrix(kW * 0.5, kH * 0.5, 30.0,
+                                                       0.0, 0.0, 1.0, 0.0, 0.0);
+  std::map<ImageInterpolation, Image> results;
+  for (const auto& [option, kernel] :
+       {std::pair{ImageInterpolation::kBilinear, ops::Interpolation::kBilinear},
+        std::pair{ImageInterpolation::kBicubic,
+                  ops::Interpolation::kBicubic}}) {
+    RandomAffineOptions o;
+    o.degrees = {30, 30};  // exactly 30 degrees, nothing else drawn
+    o.image_interpolation = option;
+    auto affine = RandomAffine::Create(o);
+    ASSERT_TRUE(affine.ok());
+    VideoDatapoint v = original;
+    SampleContext ctx(0);
+    ASSERT_TRUE((*affine)->Apply(v, ctx).ok());
+    const Image expected =
+        ops::AffineImage(original.frames[0].image, m, kernel, {123, 116, 103});
+    EXPECT_EQ(v.frames[0].image.data, expected.data);
+    results[option] = v.frames[0].image;
+  }
+  EXPECT_NE(results[ImageInterpolation::kBilinear].data,
+            results[ImageInterpolation::kBicubic].data);
+}
+
+TEST(RandomAffineTest, RejectsUnknownImageInterpolation) {
+  RandomAffineOptions o;
+  o.image_interpolation = static_cast<ImageInterpolation>(7);
+  auto affine = RandomAffine::Create(o);
+  ASSERT_FALSE(affine.ok());
+  EXPECT_EQ(affine.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(RandomAffineTest, VanishingFirstFrameObjectSkipsTransform) {

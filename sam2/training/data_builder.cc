@@ -1,10 +1,12 @@
 #include "sam2/training/data_builder.h"
 
 #include "absl/strings/str_cat.h"
-#include "data/dataset.h"
+#include "base/status_macros.h"
+#include "configs/choices.h"
+#include "data/datasets/sample_source.h"
+#include "data/datasets/vos_dataset.h"
 #include "data/datasets/vos_raw_dataset.h"
 #include "data/sampling/vos_sampler.h"
-#include "data/vos_dataset.h"
 
 namespace sam2::training {
 namespace {
@@ -73,6 +75,23 @@ absl::StatusOr<std::shared_ptr<const data::VosRawDataset>> BuildRaw(
   return absl::InvalidArgumentError(path + ": no raw dataset");
 }
 
+// The config's string at the boundary: the reference raises
+// NotImplementedError for anything but "bicubic" / "bilinear".
+// The config's parsed choice onto the data pipeline's own enum (data/ does
+// not depend on configs/).
+absl::StatusOr<data::ImageInterpolation> ImageInterpolationOf(
+    const std::string& name) {
+  SAM2_ASSIGN_OR_RETURN(const config::ImageInterpolation choice,
+                        config::ParseChoice<config::ImageInterpolation>(name));
+  switch (choice) {
+    case config::ImageInterpolation::kBicubic:
+      return data::ImageInterpolation::kBicubic;
+    case config::ImageInterpolation::kBilinear:
+      return data::ImageInterpolation::kBilinear;
+  }
+  return absl::InternalError("unhandled image interpolation");
+}
+
 absl::StatusOr<std::unique_ptr<data::Transform>> BuildOne(
     const TransformConfig& t, const std::string& path) {
   using Ptr = std::unique_ptr<data::Transform>;
@@ -102,9 +121,10 @@ absl::StatusOr<std::unique_ptr<data::Transform>> BuildOne(
       }
       o.log_warning = a.log_warning();
       o.num_tentatives = a.num_tentatives();
-      o.image_interpolation = a.image_interpolation() == "bilinear"
-                                  ? data::ops::Interpolation::kBilinear
-                                  : data::ops::Interpolation::kBicubic;
+      SAM2_ASSIGN_OR_RETURN_CONTEXT(
+          o.image_interpolation,
+          ImageInterpolationOf(a.image_interpolation()),
+          path + ".random_affine.image_interpolation");
       return wrap(data::RandomAffine::Create(o));
     }
     case TransformConfig::kRandomResize: {

@@ -101,5 +101,31 @@ TEST(DataBuilderTest, TransformsFromTheMoseConfig) {
   EXPECT_EQ(compose->transforms()[7]->Name(), "NormalizeAPI");
 }
 
+// The reference's RandomAffine raises NotImplementedError for anything but
+// "bicubic" / "bilinear"; the builder rejects it, naming the field.
+TEST(DataBuilderTest, RandomAffineRejectsOtherImageInterpolations) {
+  config::VOSDatasetConfig list;
+  ASSERT_TRUE(config::ParseTextInto("transforms { random_affine { degrees: 10 "
+                                    "image_interpolation: 'nearest' } }",
+                                    "test", &list)
+                  .ok());
+  auto transforms = BuildTransforms(list.transforms(), "t");
+  ASSERT_FALSE(transforms.ok());
+  EXPECT_EQ(transforms.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(transforms.status().message()),
+              ::testing::AllOf(
+                  ::testing::HasSubstr("random_affine.image_interpolation"),
+                  ::testing::HasSubstr("\"nearest\"")));
+  for (const char* ok : {"bicubic", "bilinear"}) {
+    ASSERT_TRUE(config::ParseTextInto(
+                    absl::StrCat("transforms { random_affine { degrees: 10 "
+                                 "image_interpolation: '",
+                                 ok, "' } }"),
+                    "test", &list)
+                    .ok());
+    EXPECT_TRUE(BuildTransforms(list.transforms(), "t").ok()) << ok;
+  }
+}
+
 }  // namespace
 }  // namespace sam2::training

@@ -34,7 +34,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "configs/choices.h"
-#include "data/data_utils.h"
+#include "data/batch/batch.h"
 #include "distributed/collectives.h"
 #include "sam2/training/optim/grad_scaler.h"
 #include "sam2/training/run_log.h"

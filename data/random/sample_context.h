@@ -1,14 +1,14 @@
 // What loading one sample needs besides the data: its random generator, where
 // warnings go, and the counters that logs report.
-#ifndef SAM2_DATA_SAMPLE_CONTEXT_H_
-#define SAM2_DATA_SAMPLE_CONTEXT_H_
+#ifndef SAM2_DATA_RANDOM_SAMPLE_CONTEXT_H_
+#define SAM2_DATA_RANDOM_SAMPLE_CONTEXT_H_
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
 
-#include "data/random.h"
+#include "data/random/random.h"
 
 namespace sam2::data {
 
@@ -46,4 +46,4 @@ struct SampleContext {
 
 }  // namespace sam2::data
 
-#endif  // SAM2_DATA_SAMPLE_CONTEXT_H_
+#endif  // SAM2_DATA_RANDOM_SAMPLE_CONTEXT_H_

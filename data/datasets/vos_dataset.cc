@@ -1,5 +1,6 @@
-#include "data/vos_dataset.h"
+#include "data/datasets/vos_dataset.h"
 
+#include <algorithm>
 #include <map>
 
 #include "absl/strings/ascii.h"
@@ -138,9 +139,12 @@ absl::StatusOr<VideoDatapoint> VosDataset::TryGet(int64_t index,
 
 absl::StatusOr<VideoDatapoint> VosDataset::Get(int64_t index,
                                                SampleContext& ctx) const {
+  // The reference's `for retry in range(MAX_RETRIES)`: max_retries attempts
+  // in all, the first one included (at least one).
+  const int attempts = std::max(1, options_.max_retries);
   int64_t idx = index;
   absl::Status last;
-  for (int attempt = 0; attempt <= options_.max_retries; ++attempt) {
+  for (int attempt = 0; attempt < attempts; ++attempt) {
     absl::StatusOr<VideoDatapoint> datapoint = TryGet(idx, ctx);
     if (datapoint.ok()) return datapoint;
     const std::string where =
@@ -152,14 +156,14 @@ absl::StatusOr<VideoDatapoint> VosDataset::Get(int64_t index,
     }
     last = datapoint.status();
     if (ctx.stats) ++ctx.stats->bad_samples_skipped;
-    ctx.Warn(absl::StrCat("Loading ", where, " failed, skipping to another ",
-                          "sample (", attempt + 1, "/", options_.max_retries,
-                          "): ", last.message()));
+    ctx.Warn(absl::StrCat("Loading ", where, " failed (attempt ", attempt + 1,
+                          "/", attempts,
+                          "), trying another sample: ", last.message()));
     if (size() <= 0) break;
     idx = UniformInt(ctx.rng, 0, size() - 1);
   }
   return absl::Status(last.code(),
-                      absl::StrCat("gave up after ", options_.max_retries + 1,
+                      absl::StrCat("gave up after ", attempts,
                                    " failed samples starting at index ", index,
                                    "; last error: ", last.message()));
 }

@@ -8,8 +8,8 @@
 // (v / 255, then (x - mean) / std), and the table is applied once, when the
 // batch is collated straight into img_batch. Same numbers, two fewer passes
 // over 12 MB per 1024x1024 frame.
-#ifndef SAM2_DATA_DATA_UTILS_H_
-#define SAM2_DATA_DATA_UTILS_H_
+#ifndef SAM2_DATA_BATCH_BATCH_H_
+#define SAM2_DATA_BATCH_BATCH_H_
 
 #include <ATen/core/Tensor.h>
 
@@ -133,4 +133,4 @@ absl::StatusOr<BatchedVideoDatapoint> Collate(
 
 }  // namespace sam2::data
 
-#endif  // SAM2_DATA_DATA_UTILS_H_
+#endif  // SAM2_DATA_BATCH_BATCH_H_

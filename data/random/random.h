@@ -6,8 +6,8 @@
 // The draws are ours (std::mt19937_64 plus the helpers below), not Python's
 // `random` or torch's generator: the reference's exact numbers cannot be
 // reproduced anyway, the distributions are the same.
-#ifndef SAM2_DATA_RANDOM_H_
-#define SAM2_DATA_RANDOM_H_
+#ifndef SAM2_DATA_RANDOM_RANDOM_H_
+#define SAM2_DATA_RANDOM_RANDOM_H_
 
 #include <cstdint>
 #include <initializer_list>
@@ -87,4 +87,4 @@ std::vector<T> SampleWithoutReplacement(Rng& rng, std::vector<T> population,
 
 }  // namespace sam2::data
 
-#endif  // SAM2_DATA_RANDOM_H_
+#endif  // SAM2_DATA_RANDOM_RANDOM_H_

@@ -1,14 +1,14 @@
 // VOSDataset (training/dataset/vos_dataset.py): a raw video dataset, a
 // frame/object sampler and the transforms, giving VideoDatapoints.
-#ifndef SAM2_DATA_VOS_DATASET_H_
-#define SAM2_DATA_VOS_DATASET_H_
+#ifndef SAM2_DATA_DATASETS_VOS_DATASET_H_
+#define SAM2_DATA_DATASETS_VOS_DATASET_H_
 
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "data/dataset.h"
+#include "data/datasets/sample_source.h"
 #include "data/datasets/vos_raw_dataset.h"
 #include "data/sampling/vos_sampler.h"
 #include "data/transforms/transforms.h"
@@ -30,8 +30,8 @@ struct VosDatasetOptions {
   bool always_target = true;
   // Kept for configuration parity; the reference does not use it either.
   bool target_segments_available = true;
-  // Training: replacement samples tried before giving up (the reference
-  // tries 100 in all).
+  // Training: samples tried in all, the first one included, before giving
+  // up (the reference's MAX_RETRIES = 100); values below 1 mean 1.
   int max_retries = 100;
 };
 
@@ -72,4 +72,4 @@ absl::StatusOr<Image> LoadRgbImage(const std::string& path);
 
 }  // namespace sam2::data
 
-#endif  // SAM2_DATA_VOS_DATASET_H_
+#endif  // SAM2_DATA_DATASETS_VOS_DATASET_H_

@@ -1,4 +1,4 @@
-#include "data/dataset.h"
+#include "data/datasets/sample_source.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "data/sampling/distributed.h"
+#include "data/sampling/epoch_plan.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "data/data_utils.h"
+#include "data/batch/batch.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>

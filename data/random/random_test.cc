@@ -1,4 +1,4 @@
-#include "data/random.h"
+#include "data/random/random.h"
 
 #include <gtest/gtest.h>
 

@@ -15,11 +15,11 @@
 #include <string>
 #include <vector>
 
+#include "data/datasets/vos_dataset.h"
 #include "data/datasets/vos_raw_dataset.h"
 #include "data/loader/loader.h"
 #include "data/sampling/vos_sampler.h"
 #include "data/transforms/transforms.h"
-#include "data/vos_dataset.h"
 
 DEFINE_string(data_dir, "", "DAVIS-layout folder (JPEGImages/, Annotations/)");
 DEFINE_string(file_list, "", "Optional list of videos to use");

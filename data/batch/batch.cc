@@ -1,4 +1,4 @@
-#include "data/data_utils.h"
+#include "data/batch/batch.h"
 
 #include <ATen/ops/empty.h>
 #include <ATen/ops/from_blob.h>

@@ -1,7 +1,7 @@
 // A map-style dataset of video datapoints, as the loader sees it, and the
 // ConcatDataset of several (port of training/dataset/utils.py).
-#ifndef SAM2_DATA_DATASET_H_
-#define SAM2_DATA_DATASET_H_
+#ifndef SAM2_DATA_DATASETS_SAMPLE_SOURCE_H_
+#define SAM2_DATA_DATASETS_SAMPLE_SOURCE_H_
 
 #include <cstdint>
 #include <memory>
@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "data/data_utils.h"
-#include "data/sample_context.h"
+#include "data/batch/batch.h"
+#include "data/random/sample_context.h"
 
 namespace sam2::data {
 
@@ -46,4 +46,4 @@ class ConcatDataset : public SampleSource {
 
 }  // namespace sam2::data
 
-#endif  // SAM2_DATA_DATASET_H_
+#endif  // SAM2_DATA_DATASETS_SAMPLE_SOURCE_H_

@@ -3,8 +3,8 @@
 // (torch.chunk of a permutation) and the mixed-dataset batch plan
 // (TorchTrainMixedDataset + MixedDataLoader). Pure functions of their
 // arguments: every rank computes its own part of the same global plan.
-#ifndef SAM2_DATA_SAMPLING_DISTRIBUTED_H_
-#define SAM2_DATA_SAMPLING_DISTRIBUTED_H_
+#ifndef SAM2_DATA_SAMPLING_EPOCH_PLAN_H_
+#define SAM2_DATA_SAMPLING_EPOCH_PLAN_H_
 
 #include <cstdint>
 #include <vector>
@@ -90,4 +90,4 @@ absl::StatusOr<std::vector<PlannedBatch>> PlanEpoch(
 
 }  // namespace sam2::data
 
-#endif  // SAM2_DATA_SAMPLING_DISTRIBUTED_H_
+#endif  // SAM2_DATA_SAMPLING_EPOCH_PLAN_H_

@@ -1,11 +1,16 @@
-#include "data/vos_dataset.h"
+#include "data/datasets/vos_dataset.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <string>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "base/testing/temp_dir.h"
 #include "data/codecs/file_io.h"
 #include "data/codecs/png.h"
 #include "data/synthetic/synthetic_vos.h"
@@ -19,10 +24,7 @@ using ::testing::HasSubstr;
 constexpr int kVideos = 3, kFrames = 8, kObjects = 3, kH = 48, kW = 64;
 
 std::string MakeData(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const std::string dir =
-      (fs::path(tmp != nullptr ? tmp : "/tmp") / name).string();
-  fs::remove_all(dir);
+  const std::string dir = testutil::FreshTempDir(name);
   SyntheticVosOptions o;
   o.output_dir = dir;
   o.num_videos = kVideos;
@@ -290,8 +292,65 @@ TEST(BadDataTest, GivesUpAfterMaxRetries) {
   SampleContext ctx(0, {}, &stats);
   auto dp = train.Get(0, ctx);
   ASSERT_FALSE(dp.ok());
-  EXPECT_THAT(dp.status().message(), HasSubstr("gave up after 6"));
-  EXPECT_EQ(stats.bad_samples_skipped.load(), 6);
+  EXPECT_THAT(dp.status().message(), HasSubstr("gave up after 5 failed"));
+  EXPECT_EQ(stats.bad_samples_skipped.load(), 5);
+}
+
+// A raw dataset whose every video fails to load, counting the attempts.
+class AlwaysFailingRawDataset : public VosRawDataset {
+ public:
+  int64_t size() const override { return 4; }
+  absl::StatusOr<RawVideo> GetVideo(int64_t idx) const override {
+    ++calls_;
+    return absl::DataLossError(absl::StrCat("video ", idx, " is broken"));
+  }
+  const std::vector<std::string>& video_names() const override {
+    return names_;
+  }
+  int calls() const { return calls_.load(); }
+
+ private:
+  mutable std::atomic<int> calls_{0};
+  std::vector<std::string> names_ = {"a", "b", "c", "d"};
+};
+
+// The reference's `for retry in range(MAX_RETRIES)` with MAX_RETRIES = 100:
+// 100 samples in all (not the first one plus 100 replacements).
+TEST(BadDataTest, DefaultTriesExactlyOneHundredSamples) {
+  auto raw = std::make_shared<AlwaysFailingRawDataset>();
+  VosDatasetOptions o;
+  ASSERT_EQ(o.max_retries, 100);
+  VosDataset train(raw, std::make_shared<RandomUniformSampler>(2, 3), nullptr,
+                   o);
+  DataStats stats;
+  std::vector<std::string> warnings;
+  SampleContext ctx(
+      7, [&](const std::string& w) { warnings.push_back(w); }, &stats);
+  auto dp = train.Get(1, ctx);
+  ASSERT_FALSE(dp.ok());
+  EXPECT_EQ(raw->calls(), 100);
+  EXPECT_EQ(stats.bad_samples_skipped.load(), 100);
+  ASSERT_EQ(warnings.size(), 100u);
+  EXPECT_THAT(warnings.front(), HasSubstr("(attempt 1/100)"));
+  EXPECT_THAT(warnings.back(), HasSubstr("(attempt 100/100)"));
+  EXPECT_EQ(dp.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(
+      dp.status().message(),
+      HasSubstr("gave up after 100 failed samples starting at index 1"));
+  EXPECT_THAT(dp.status().message(), HasSubstr("is broken"));
+}
+
+TEST(BadDataTest, NonPositiveMaxRetriesStillTriesOnce) {
+  auto raw = std::make_shared<AlwaysFailingRawDataset>();
+  VosDatasetOptions o;
+  o.max_retries = 0;
+  VosDataset train(raw, std::make_shared<RandomUniformSampler>(2, 3), nullptr,
+                   o);
+  SampleContext ctx(0);
+  auto dp = train.Get(0, ctx);
+  ASSERT_FALSE(dp.ok());
+  EXPECT_EQ(raw->calls(), 1);
+  EXPECT_THAT(dp.status().message(), HasSubstr("gave up after 1 failed"));
 }
 
 TEST(ConcatDatasetTest, IndexesAcrossDatasets) {

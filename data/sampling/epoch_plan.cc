@@ -1,10 +1,10 @@
-#include "data/sampling/distributed.h"
+#include "data/sampling/epoch_plan.h"
 
 #include <cmath>
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
-#include "data/random.h"
+#include "data/random/random.h"
 
 namespace sam2::data {
 namespace {
