@@ -11,7 +11,7 @@
 namespace sam2::base {
 namespace {
 
-std::string WithContext(std::string_view context, std::string_view message) {
+std::string WithContext(absl::string_view context, absl::string_view message) {
   message = absl::StripTrailingAsciiWhitespace(message);
   if (context.empty()) return std::string(message);
   return absl::StrCat(context, ": ", message);
@@ -20,10 +20,11 @@ std::string WithContext(std::string_view context, std::string_view message) {
 }  // namespace
 
 absl::Status StatusFromException(const std::exception& e,
-                                 std::string_view context) {
+                                 absl::string_view context) {
   if (const auto* oom = dynamic_cast<const c10::OutOfMemoryError*>(&e)) {
     return absl::ResourceExhaustedError(WithContext(
-        context, absl::StrCat("out of memory: ", oom->what_without_backtrace())));
+        context,
+        absl::StrCat("out of memory: ", oom->what_without_backtrace())));
   }
   if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr) {
     return absl::ResourceExhaustedError(
@@ -42,7 +43,7 @@ absl::Status StatusFromException(const std::exception& e,
   return absl::InternalError(WithContext(context, e.what()));
 }
 
-absl::Status StatusFromUnknownException(std::string_view context) {
+absl::Status StatusFromUnknownException(absl::string_view context) {
   return absl::InternalError(
       WithContext(context, "unknown exception (not a std::exception)"));
 }

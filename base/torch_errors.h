@@ -12,12 +12,12 @@
 #define SAM2_BASE_TORCH_ERRORS_H_
 
 #include <exception>
-#include <string_view>
 #include <type_traits>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace sam2::base {
 
@@ -26,9 +26,9 @@ namespace sam2::base {
 // c10's argument and index errors, Internal otherwise; the message is
 // "<context>: <LibTorch's message without its C++ backtrace>".
 absl::Status StatusFromException(const std::exception& e,
-                                 std::string_view context);
+                                 absl::string_view context);
 // For `catch (...)`: an exception that is not a std::exception.
-absl::Status StatusFromUnknownException(std::string_view context);
+absl::Status StatusFromUnknownException(absl::string_view context);
 
 namespace internal {
 template <typename T>
@@ -41,12 +41,11 @@ struct IsStatusOr<absl::StatusOr<T>> : std::true_type {};
 // return void (-> absl::Status), absl::Status, absl::StatusOr<T> or a plain
 // value T (-> absl::StatusOr<T>).
 template <typename Fn>
-auto CallCatchingTorchErrors(std::string_view context, Fn&& fn) {
+auto CallCatchingTorchErrors(absl::string_view context, Fn&& fn) {
   using R = std::invoke_result_t<Fn>;
   using Out = std::conditional_t<
       std::is_void_v<R> || std::is_same_v<R, absl::Status>, absl::Status,
-      std::conditional_t<internal::IsStatusOr<R>::value, R,
-                         absl::StatusOr<R>>>;
+      std::conditional_t<internal::IsStatusOr<R>::value, R, absl::StatusOr<R>>>;
   try {
     if constexpr (std::is_void_v<R>) {
       std::forward<Fn>(fn)();

@@ -1,6 +1,7 @@
 #include "base/torch_errors.h"
 
 #include <ATen/ATen.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <stdexcept>
@@ -33,10 +34,8 @@ TEST(TorchErrorsTest, IndexErrorIsInvalidArgument) {
 }
 
 TEST(TorchErrorsTest, BadAllocIsResourceExhausted) {
-  absl::Status s =
-      CallCatchingTorchErrors("load", []() -> absl::Status {
-        throw std::bad_alloc();
-      });
+  absl::Status s = CallCatchingTorchErrors(
+      "load", []() -> absl::Status { throw std::bad_alloc(); });
   EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(std::string(s.message()), HasSubstr("load: out of memory"));
 }

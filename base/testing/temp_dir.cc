@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-namespace sam2::testing {
+namespace sam2::testutil {
 
 namespace fs = std::filesystem;
 
@@ -41,4 +41,4 @@ std::string ReadFileOrFail(const std::string& path) {
   return bytes.str();
 }
 
-}  // namespace sam2::testing
+}  // namespace sam2::testutil

@@ -6,7 +6,7 @@
 
 #include <string>
 
-namespace sam2::testing {
+namespace sam2::testutil {
 
 // $TEST_TMPDIR (or /tmp).
 std::string TestTmpRoot();
@@ -22,6 +22,6 @@ std::string TempPath(const std::string& name);
 // The file's bytes; fails the test (and returns "") when it cannot be read.
 std::string ReadFileOrFail(const std::string& path);
 
-}  // namespace sam2::testing
+}  // namespace sam2::testutil
 
 #endif  // SAM2_BASE_TESTING_TEMP_DIR_H_
