@@ -129,7 +129,12 @@ std::vector<OptionEntry> ApplyLayerDecay(
   const int num_layers = num_blocks + 1;
   std::vector<double> decays;
   for (int i = 0; i <= num_layers; ++i) {
-    decays.push_back(std::pow(decay.layer_decay_value(), num_layers - i));
+    double value = std::pow(decay.layer_decay_value(), num_layers - i);
+    // layer_decay_min bounds the layers' factors, not the overrides'.
+    if (decay.has_layer_decay_min()) {
+      value = std::max(value, decay.layer_decay_min());
+    }
+    decays.push_back(value);
   }
   std::vector<OptionEntry> out;
   for (OptionEntry& entry : entries) {
