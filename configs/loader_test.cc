@@ -257,6 +257,31 @@ TEST(ValidationTest, BatchSizeMustBePositive) {
                         "must be > 0, got 0"));
 }
 
+TEST(ValidationTest, FvcoreSchedulersAndLayerDecayMinAreChecked) {
+  // The optimizer is checked with the training data (mose).
+  ValidationOptions options;
+  absl::StatusOr<LoadedExperiment> good = Load(
+      "mose",
+      {"optim { lr { scheduler { exponential { start_value: 1e-4 decay: 0.1 "
+       "} } } lr { scheduler { polynomial_decay { base_value: 1e-4 power: 2 "
+       "} } } layer_decay { layer_decay_min: 0.1 } }"});
+  ASSERT_TRUE(good.ok()) << good.status();
+  // Only the unset MOSE folders are reported.
+  EXPECT_THAT(std::string(ValidateExperiment(*good, options).message()),
+              ::testing::Not(HasSubstr("optim.")));
+  absl::StatusOr<LoadedExperiment> bad = Load(
+      "mose",
+      {"optim { lr { scheduler { step_with_fixed_gamma { base_value: 1 gamma: "
+       "0.1 num_updates: 10 } } } layer_decay { layer_decay_min: 2 } }"});
+  ASSERT_TRUE(bad.ok()) << bad.status();
+  const std::string message(ValidateExperiment(*bad, options).message());
+  EXPECT_THAT(message,
+              HasSubstr("optim.lr[0].scheduler.step_with_fixed_gamma: needs "
+                        "num_decays > 0 and num_updates > 0"));
+  EXPECT_THAT(message, HasSubstr("optim.layer_decay.layer_decay_min: must be "
+                                 "in [0, 1]"));
+}
+
 TEST(ValidationTest, ChannelListMustMatchTrunk) {
   absl::StatusOr<LoadedExperiment> loaded = Load(
       "parity_small",

@@ -472,7 +472,8 @@ void CheckScheduler(const SchedulerConfig& s, const std::string& p,
     case SchedulerConfig::KIND_NOT_SET:
       c.Fail(p,
              "names no scheduler (constant, cosine, linear, multi_step, "
-             "step or composite)");
+             "step, composite, exponential, polynomial_decay or "
+             "step_with_fixed_gamma)");
       break;
     case SchedulerConfig::kConstant:
       c.Require(s.constant().has_value(), p + ".constant.value", "is required");
@@ -503,6 +504,27 @@ void CheckScheduler(const SchedulerConfig& s, const std::string& p,
       c.Require(s.step().num_updates() > 0 && !s.step().values().empty(),
                 p + ".step", "needs num_updates > 0 and values");
       break;
+    case SchedulerConfig::kExponential:
+      c.Require(
+          s.exponential().has_start_value() && s.exponential().has_decay(),
+          p + ".exponential", "needs start_value and decay");
+      break;
+    case SchedulerConfig::kPolynomialDecay:
+      c.Require(s.polynomial_decay().has_base_value() &&
+                    s.polynomial_decay().has_power(),
+                p + ".polynomial_decay", "needs base_value and power");
+      break;
+    case SchedulerConfig::kStepWithFixedGamma: {
+      // fvcore's own checks.
+      const auto& g = s.step_with_fixed_gamma();
+      c.Require(g.base_value() > 0 && g.gamma() > 0,
+                p + ".step_with_fixed_gamma",
+                "needs base_value > 0 and gamma > 0");
+      c.Require(g.num_decays() > 0 && g.num_updates() > 0,
+                p + ".step_with_fixed_gamma",
+                "needs num_decays > 0 and num_updates > 0");
+      break;
+    }
     case SchedulerConfig::kComposite: {
       const auto& comp = s.composite();
       c.Require(comp.schedulers_size() == comp.lengths_size() &&
@@ -555,6 +577,11 @@ void CheckOptim(const Experiment& e, Checker& c) {
     c.Require(o.layer_decay().layer_decay_value() > 0 &&
                   o.layer_decay().layer_decay_value() <= 1,
               "optim.layer_decay.layer_decay_value", "must be in (0, 1]");
+    if (o.layer_decay().has_layer_decay_min()) {
+      c.Require(o.layer_decay().layer_decay_min() >= 0 &&
+                    o.layer_decay().layer_decay_min() <= 1,
+                "optim.layer_decay.layer_decay_min", "must be in [0, 1]");
+    }
   }
   if (o.has_clip_max_norm()) {
     c.Require(o.clip_max_norm() > 0, "optim.clip_max_norm", "must be > 0");

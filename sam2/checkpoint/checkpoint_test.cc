@@ -98,6 +98,46 @@ TEST(ReadTest, PlainDictOfTensorsWithManyDtypes) {
   EXPECT_EQ(Find(*io, "input.obj_to_frame_idx")->scalar_type(), at::kInt);
 }
 
+// What torch.optim's state_dict and the reference trainer's checkpoint
+// pickle: int-keyed dicts, Python ints of every width, floats, tuples, bools,
+// None, nested dicts and lists.
+TEST(ReadTest, PythonValuesOfOptimizerState) {
+  absl::StatusOr<Value> v =
+      LoadTorchFile(Runfile("sam2/checkpoint/testdata/python_values.pt"));
+  ASSERT_TRUE(v.ok()) << v.status();
+  const Value& state = *v->Find("state");
+  ASSERT_EQ(state.entries().size(), 2u);
+  EXPECT_EQ(state.entries()[0].first.kind(), Value::Kind::kInt);
+  EXPECT_EQ(state.entries()[0].first.as_int(), 0);
+  EXPECT_EQ(state.entries()[1].first.as_int(), 7);
+  const Value& first = state.entries()[0].second;
+  EXPECT_EQ(first.Find("step")->as_tensor().item<double>(), 2.0);
+  EXPECT_TRUE(
+      at::equal(first.Find("exp_avg")->as_tensor(), at::arange(3, at::kFloat)));
+  EXPECT_EQ(state.entries()[1].second.Find("step")->as_int(), 5);
+
+  const Value& group = v->Find("param_groups")->items().at(0);
+  EXPECT_EQ(group.Find("lr")->as_double(), 1.5e-06);
+  EXPECT_EQ(group.Find("eps")->as_double(), 1e-08);
+  const Value& betas = *group.Find("betas");
+  ASSERT_EQ(betas.kind(), Value::Kind::kTuple);
+  EXPECT_EQ(betas.items().at(1).as_double(), 0.999);
+  EXPECT_EQ(group.Find("amsgrad")->kind(), Value::Kind::kBool);
+  EXPECT_FALSE(group.Find("amsgrad")->as_bool());
+  EXPECT_TRUE(group.Find("foreach")->is_none());
+  ASSERT_EQ(group.Find("params")->items().size(), 2u);
+  EXPECT_EQ(group.Find("params")->items()[1].as_int(), 7);
+
+  EXPECT_EQ(v->Find("epoch")->as_int(), 3);
+  EXPECT_EQ(v->Find("big")->as_int(), int64_t{1} << 40);
+  EXPECT_EQ(v->Find("neg")->as_int(), -129);
+  EXPECT_EQ(v->Find("time_elapsed")->kind(), Value::Kind::kDouble);
+  EXPECT_EQ(v->Find("time_elapsed")->as_double(), 12.25);
+  EXPECT_EQ(v->Find("steps")->Find("train")->as_int(), 70000);
+  EXPECT_TRUE(v->Find("best_meter_values")->is_dict());
+  EXPECT_TRUE(v->Find("best_meter_values")->entries().empty());
+}
+
 TEST(ReadTest, MissingKeyPathListsKeys) {
   absl::StatusOr<TensorDict> sd = LoadStateDict(Runfile(kModel), {"state"});
   ASSERT_FALSE(sd.ok());

@@ -69,16 +69,15 @@ absl::StatusOr<std::vector<OptionEntry>> ResolveOption(
       if (matched == 0) {
         return absl::InvalidArgumentError(
             absl::StrCat(source, ".param_names: '", pattern,
-                         "' matches no trainable parameter of the model"));
+                         "' matches no parameter of the model"));
       }
     }
     for (const std::string& cls : o.module_cls_names()) {
       auto it = by_class.find(ModuleClassFromConfig(cls));
       if (it == by_class.end()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(source, ".module_cls_names: '", cls, "' (",
-                         ModuleClassFromConfig(cls),
-                         ") owns no trainable parameter of the model"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            source, ".module_cls_names: '", cls, "' (",
+            ModuleClassFromConfig(cls), ") owns no parameter of the model"));
       }
       entry.members.insert(it->second.begin(), it->second.end());
     }
@@ -130,7 +129,12 @@ std::vector<OptionEntry> ApplyLayerDecay(
   const int num_layers = num_blocks + 1;
   std::vector<double> decays;
   for (int i = 0; i <= num_layers; ++i) {
-    decays.push_back(std::pow(decay.layer_decay_value(), num_layers - i));
+    double value = std::pow(decay.layer_decay_value(), num_layers - i);
+    // layer_decay_min bounds the layers' factors, not the overrides'.
+    if (decay.has_layer_decay_min()) {
+      value = std::max(value, decay.layer_decay_min());
+    }
+    decays.push_back(value);
   }
   std::vector<OptionEntry> out;
   for (OptionEntry& entry : entries) {
@@ -233,7 +237,7 @@ absl::StatusOr<std::vector<ParamGroup>> BuildParamGroups(
     const std::vector<NamedParameter>& params,
     const config::OptimConfig& config) {
   if (params.empty()) {
-    return absl::InvalidArgumentError("the model has no trainable parameter");
+    return absl::InvalidArgumentError("the model has no parameter");
   }
   auto lr = ResolveOption(params, config.lr(), "optim.lr");
   if (!lr.ok()) return lr.status();
@@ -261,16 +265,26 @@ absl::StatusOr<std::vector<ParamGroup>> BuildParamGroups(
 
 absl::StatusOr<std::unique_ptr<AdamW>> AdamW::Create(
     torch::nn::Module& model, const config::OptimConfig& config) {
-  std::vector<NamedParameter> trainable;
-  for (NamedParameter& p : EnumerateParameters(model)) {
-    if (checkpoint::MatchesAny(p.name,
-                               {config.frozen_param_patterns().begin(),
-                                config.frozen_param_patterns().end()})) {
+  // Every parameter, frozen ones included: the reference groups all named
+  // parameters (construct_optimizer's default param_allowlist), so patterns
+  // such as 'image_encoder.*' still resolve with a frozen image encoder, and
+  // the optimizer's parameter indices (its state_dict numbering) count
+  // frozen parameters too. Frozen ones never get a gradient, so Step()
+  // leaves them alone.
+  std::vector<NamedParameter> params = EnumerateParameters(model);
+  const std::vector<std::string> frozen(config.frozen_param_patterns().begin(),
+                                        config.frozen_param_patterns().end());
+  bool any_trainable = false;
+  for (NamedParameter& p : params) {
+    if (checkpoint::MatchesAny(p.name, frozen)) {
       p.param.set_requires_grad(false);
     }
-    if (p.param.requires_grad()) trainable.push_back(std::move(p));
+    any_trainable = any_trainable || p.param.requires_grad();
   }
-  return Create(std::move(trainable), config);
+  if (!any_trainable) {
+    return absl::InvalidArgumentError("the model has no trainable parameter");
+  }
+  return Create(std::move(params), config);
 }
 
 absl::StatusOr<std::unique_ptr<AdamW>> AdamW::Create(
@@ -358,8 +372,12 @@ void AdamW::Step() {
 }
 
 std::vector<at::Tensor> AdamW::Parameters() {
+  // Only trainable ones: callers give gradient-less entries a zero gradient
+  // before averaging, which would move a frozen parameter.
   std::vector<at::Tensor> out;
-  for (const NamedParameter& p : params_) out.push_back(p.param);
+  for (const NamedParameter& p : params_) {
+    if (p.param.requires_grad()) out.push_back(p.param);
+  }
   return out;
 }
 
@@ -382,7 +400,7 @@ absl::StatusOr<std::pair<double, double>> AdamW::HyperParametersOf(
       }
     }
   }
-  return absl::NotFoundError("no trainable parameter " + name);
+  return absl::NotFoundError("no parameter " + name);
 }
 
 NamedTensors AdamW::State() const {

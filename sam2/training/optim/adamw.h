@@ -58,8 +58,10 @@ absl::StatusOr<std::vector<ParamGroup>> BuildParamGroups(
 
 class AdamW : public TrainOptimizer {
  public:
-  // Trainable parameters of `model` (requires_grad, not matching
-  // optim.frozen_param_patterns; matching ones are frozen here).
+  // Every parameter of `model`, in named_parameters() order (the
+  // reference's construct_optimizer groups frozen ones too; they never get a
+  // gradient, so they never move). Parameters matching
+  // optim.frozen_param_patterns are frozen here.
   static absl::StatusOr<std::unique_ptr<AdamW>> Create(
       torch::nn::Module& model, const config::OptimConfig& config);
   static absl::StatusOr<std::unique_ptr<AdamW>> Create(
@@ -74,6 +76,7 @@ class AdamW : public TrainOptimizer {
   NamedTensors State() const override;
   absl::Status LoadState(const NamedTensors& state) override;
 
+  // Every parameter, trainable or not; groups()' indices point into it.
   const std::vector<NamedParameter>& params() const { return params_; }
   const std::vector<ParamGroup>& groups() const { return groups_; }
   // Current lr / weight decay of a parameter (tests, logs).

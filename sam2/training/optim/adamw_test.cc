@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "configs/loader.h"
 #include "sam2/checkpoint/torch_file.h"
@@ -152,7 +153,10 @@ TEST(AdamWTest, FrozenParametersGetNoUpdate) {
   c.add_frozen_param_patterns("image_encoder.*");
   auto optimizer = AdamW::Create(model, c);
   ASSERT_TRUE(optimizer.ok()) << optimizer.status();
-  EXPECT_EQ((*optimizer)->params().size(), 2u);  // head.weight, head.bias
+  // Frozen parameters stay in the groups (as the reference's), but are not
+  // among those whose gradients are averaged.
+  EXPECT_EQ((*optimizer)->params().size(), 4u);
+  EXPECT_EQ((*optimizer)->Parameters().size(), 2u);  // head.weight, .bias
   EXPECT_FALSE(model.encoder->weight.requires_grad());
   const at::Tensor encoder_before = model.encoder->weight.clone();
   const at::Tensor head_before = model.head->weight.clone();
@@ -192,12 +196,12 @@ TEST(ParamGroupTest, UnmatchedPatternAndClassAreErrors) {
   lr->add_param_names("image_encoder.*");
   EXPECT_THAT(std::string(BuildParamGroups(params, c).status().message()),
               HasSubstr("optim.lr[0].param_names: 'image_encoder.*' matches no "
-                        "trainable parameter"));
+                        "parameter"));
   lr->clear_param_names();
   lr->add_module_cls_names("torch.nn.LayerNorm");
   EXPECT_THAT(std::string(BuildParamGroups(params, c).status().message()),
               HasSubstr("'torch.nn.LayerNorm' (torch::nn::LayerNormImpl) owns "
-                        "no trainable parameter"));
+                        "no parameter"));
 }
 
 TEST(ParamGroupTest, EveryParameterInExactlyOneGroup) {
@@ -210,6 +214,56 @@ TEST(ParamGroupTest, EveryParameterInExactlyOneGroup) {
   }
   for (size_t i = 0; i < params.size(); ++i) {
     EXPECT_EQ(seen[i], 1) << params[i].name;
+  }
+}
+
+// configs/mose.pbtxt's optimizer with freeze_image_encoder: the frozen
+// encoder's parameters are still grouped (its 'image_encoder.*' lr entry and
+// the layer decay resolve against every parameter, as construct_optimizer
+// does), in the reference's groups and order
+// (sam2/training/testdata/reference_trainer_checkpoint.json, written by
+// tools/gen_reference_checkpoint.py), and a step moves only trainable ones.
+TEST(ParamGroupTest, MoseGroupsWithAFrozenImageEncoderAreTheReferences) {
+  std::ifstream config_in(Runfile("configs/mose.pbtxt"));
+  std::stringstream text;
+  text << config_in.rdbuf();
+  config::Experiment mose;
+  ASSERT_TRUE(config::ParseTextInto(text.str(), "mose.pbtxt", &mose).ok());
+  std::ifstream table_in(
+      Runfile("sam2/training/testdata/reference_trainer_checkpoint.json"));
+  const nlohmann::json table = nlohmann::json::parse(table_in);
+
+  std::vector<NamedParameter> params = ParityParams();
+  for (NamedParameter& p : params) {
+    p.param = at::ones_like(p.param);
+    const bool frozen = absl::StartsWith(p.name, "image_encoder.");
+    p.param.set_requires_grad(!frozen);
+    if (!frozen) p.param.mutable_grad() = at::ones_like(p.param);
+  }
+  auto optimizer = AdamW::Create(params, mose.optim());
+  ASSERT_TRUE(optimizer.ok()) << optimizer.status();
+  const std::vector<ParamGroup>& groups = (*optimizer)->groups();
+  ASSERT_EQ(groups.size(), table["groups"].size());
+  std::vector<std::string> names;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const nlohmann::json& ref = table["groups"][g];
+    EXPECT_EQ(groups[g].params.size(), ref["params"].size()) << "group " << g;
+    for (size_t i : groups[g].params) names.push_back(params[i].name);
+    for (const char* where : {"0.0", "0.5", "0.9"}) {
+      (*optimizer)->SetProgress(std::stod(where));
+      const double lr = ref[std::string("lr@") + where];
+      const double wd = ref[std::string("weight_decay@") + where];
+      EXPECT_NEAR(groups[g].lr_value, lr, 1e-9 * lr) << g << " @" << where;
+      EXPECT_NEAR(groups[g].weight_decay_value, wd, 1e-9 * wd)
+          << g << " @" << where;
+    }
+  }
+  EXPECT_EQ(names, table["index_names"].get<std::vector<std::string>>());
+
+  (*optimizer)->Step();
+  for (const NamedParameter& p : params) {
+    const bool unchanged = at::equal(p.param, at::ones_like(p.param));
+    EXPECT_EQ(unchanged, !p.param.requires_grad()) << p.name;
   }
 }
 

@@ -20,6 +20,22 @@ double LinearScheduler::operator()(double where) const {
   return end_ * where + start_ * (1 - where);
 }
 
+double ExponentialScheduler::operator()(double where) const {
+  return start_ * std::pow(decay_, where);
+}
+
+double PolynomialDecayScheduler::operator()(double where) const {
+  return base_ * std::pow(1 - where, power_);
+}
+
+std::unique_ptr<Scheduler> MakeStepWithFixedGamma(double base, int num_decays,
+                                                  double gamma,
+                                                  int num_updates) {
+  std::vector<double> values = {base};
+  for (int i = 0; i < num_decays; ++i) values.push_back(values.back() * gamma);
+  return std::make_unique<StepScheduler>(num_updates, std::move(values));
+}
+
 MultiStepScheduler::MultiStepScheduler(std::vector<double> values,
                                        int num_updates,
                                        std::vector<int> milestones)
@@ -131,6 +147,25 @@ absl::StatusOr<std::unique_ptr<Scheduler>> BuildScheduler(
       lengths.back() = 1.0 - others;
       return std::unique_ptr<Scheduler>(std::make_unique<CompositeScheduler>(
           std::move(parts), std::move(lengths), std::move(rescaled)));
+    }
+    case SchedulerConfig::kExponential:
+      return std::unique_ptr<Scheduler>(std::make_unique<ExponentialScheduler>(
+          c.exponential().start_value(), c.exponential().decay()));
+    case SchedulerConfig::kPolynomialDecay:
+      return std::unique_ptr<Scheduler>(
+          std::make_unique<PolynomialDecayScheduler>(
+              c.polynomial_decay().base_value(), c.polynomial_decay().power()));
+    case SchedulerConfig::kStepWithFixedGamma: {
+      const auto& g = c.step_with_fixed_gamma();
+      if (g.base_value() <= 0 || g.gamma() <= 0 || g.num_decays() <= 0 ||
+          g.num_updates() <= 0) {
+        return absl::InvalidArgumentError(
+            path +
+            ".step_with_fixed_gamma: needs base_value, gamma, num_decays and "
+            "num_updates > 0");
+      }
+      return MakeStepWithFixedGamma(g.base_value(), g.num_decays(), g.gamma(),
+                                    g.num_updates());
     }
     case SchedulerConfig::KIND_NOT_SET:
       break;

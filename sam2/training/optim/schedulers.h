@@ -72,6 +72,35 @@ class StepScheduler : public Scheduler {
   std::vector<double> values_;
 };
 
+// start * decay ** where.
+class ExponentialScheduler : public Scheduler {
+ public:
+  ExponentialScheduler(double start, double decay)
+      : start_(start), decay_(decay) {}
+  double operator()(double where) const override;
+
+ private:
+  double start_, decay_;
+};
+
+// base * (1 - where) ** power.
+class PolynomialDecayScheduler : public Scheduler {
+ public:
+  PolynomialDecayScheduler(double base, double power)
+      : base_(base), power_(power) {}
+  double operator()(double where) const override;
+
+ private:
+  double base_, power_;
+};
+
+// fvcore's StepWithFixedGammaParamScheduler: a StepScheduler over base,
+// base * gamma, ..., num_decays + 1 values, each the previous times gamma (as
+// fvcore builds them, not gamma ** i: the roundings differ).
+std::unique_ptr<Scheduler> MakeStepWithFixedGamma(double base, int num_decays,
+                                                  double gamma,
+                                                  int num_updates);
+
 // Sub-schedulers over consecutive fractions of training; "rescaled" ones see
 // their own progress in [0, 1), "fixed" ones the global `where`.
 class CompositeScheduler : public Scheduler {
