@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "sam2/checkpoint/torch_file.h"
+#include "sam2/training/reference_checkpoint.h"
 
 namespace sam2::training {
 namespace {
@@ -60,11 +61,18 @@ absl::StatusOr<TrainerCheckpoint> TorchCheckpointStore::Load(
   if (!top.ok()) return top.status();
   const Value* format = top->Find("format");
   const Value* trainer = top->Find("trainer");
+  if (format == nullptr && reference_optimizer_ != nullptr &&
+      IsReferenceTrainerCheckpoint(*top)) {
+    return ReferenceTrainerCheckpointFromValue(
+        *top, reference_optimizer_->params(), reference_optimizer_->groups(),
+        path);
+  }
   if (format == nullptr || format->as_string() != kFormat ||
       trainer == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(
         path,
-        " is not a sam2-train-cpp training checkpoint (an official "
+        " is neither a sam2-train-cpp nor a reference-trainer training "
+        "checkpoint (an official "
         "checkpoint starts a run through "
         "checkpoint.model_weight_initializer instead)"));
   }

@@ -9,15 +9,27 @@
 #ifndef SAM2_TRAINING_CHECKPOINT_STORE_H_
 #define SAM2_TRAINING_CHECKPOINT_STORE_H_
 
+#include "sam2/training/optim/adamw.h"
 #include "sam2/training/trainer.h"
 
 namespace sam2::training {
 
+// With an optimizer, Load also accepts checkpoints written by the reference
+// trainer (see reference_checkpoint.h: its AdamW state is numbered by the
+// optimizer's grouping), so `checkpoint.resume_from` can continue a run
+// started in Python. Saves are always in our format.
 class TorchCheckpointStore : public CheckpointStore {
  public:
+  TorchCheckpointStore() = default;
+  explicit TorchCheckpointStore(const optim::AdamW* reference_optimizer)
+      : reference_optimizer_(reference_optimizer) {}
+
   absl::Status Save(const std::string& path,
                     const TrainerCheckpoint& checkpoint) override;
   absl::StatusOr<TrainerCheckpoint> Load(const std::string& path) override;
+
+ private:
+  const optim::AdamW* reference_optimizer_ = nullptr;
 };
 
 }  // namespace sam2::training

@@ -62,7 +62,9 @@ TEST(TorchCheckpointStoreTest, OfficialCheckpointIsNotAResumePoint) {
   absl::StatusOr<TrainerCheckpoint> c = store.Load(path);
   ASSERT_FALSE(c.ok());
   EXPECT_THAT(std::string(c.status().message()),
-              ::testing::HasSubstr("not a sam2-train-cpp training checkpoint"));
+              ::testing::HasSubstr(
+                  "is neither a sam2-train-cpp nor a reference-trainer "
+                  "training checkpoint"));
 }
 
 }  // namespace

@@ -243,9 +243,10 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
     optimizer = std::move(*created);
     SAM2_RETURN_IF_ERROR(
         CheckSkippedParametersAreFrozen(e.checkpoint(), *model));
-    (*log)->Info(absl::StrCat("Optimizer: AdamW, ", optimizer->params().size(),
-                              " trainable tensors in ",
-                              optimizer->groups().size(), " groups"));
+    (*log)->Info(absl::StrCat(
+        "Optimizer: AdamW, ", optimizer->Parameters().size(), " of ",
+        optimizer->params().size(), " parameter tensors trainable, ",
+        optimizer->groups().size(), " groups"));
   }
 
   // Data.
@@ -275,7 +276,8 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
     if (!writer.ok()) return writer.status();
     tensorboard = std::move(*writer);
   }
-  TorchCheckpointStore store;
+  // Also resumes from the reference trainer's checkpoints (resume_from).
+  TorchCheckpointStore store(optimizer.get());
   TrainerParts parts;
   parts.task = &task;
   parts.optimizer = optimizer.get();

@@ -20,7 +20,9 @@
 #include "configs/loader.h"
 #include "sam2/checkpoint/state_dict.h"
 #include "sam2/checkpoint/torch_file.h"
+#include "sam2/training/checkpoint_store.h"
 #include "sam2/training/model_builder.h"
+#include "sam2/training/run_log.h"
 #include "sam2/training/sam2_train.h"
 
 namespace sam2::training {
@@ -217,6 +219,63 @@ TEST_F(ReferenceCheckpointTest, OurOwnFormatIsNotTheReferences) {
   auto c = ReferenceTrainerCheckpointFromValue(ours, optimizer_->params(),
                                                optimizer_->groups(), "x.pt");
   EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// The trainer's resume path (checkpoint.resume_from -> TorchCheckpointStore
+// with the run's optimizer -> model and AdamW state) takes a reference file.
+TEST_F(ReferenceCheckpointTest, ResumesThroughTheTrainersStore) {
+  class NoBatches : public BatchSource {
+   public:
+    int64_t batches_per_epoch() const override { return 1; }
+    absl::Status Start(int64_t, int64_t) override { return absl::OkStatus(); }
+    absl::StatusOr<std::optional<data::BatchedVideoDatapoint>> Next() override {
+      return std::optional<data::BatchedVideoDatapoint>();
+    }
+  } no_batches;
+  Sam2TrainTask task(model_, LossOptionsFromConfig(ParitySmall().loss()));
+  TorchCheckpointStore store(optimizer_.get());
+  auto log = RunLog::Open("", 0);
+  ASSERT_TRUE(log.ok());
+  distributed::SingleProcessCollectives world;
+  TrainerParts parts;
+  parts.task = &task;
+  parts.optimizer = optimizer_.get();
+  parts.train_data = &no_batches;
+  parts.checkpoints = &store;
+  parts.log = log->get();
+  parts.collectives = &world;
+  TrainerOptions options;
+  options.mode = config::TrainerMode::kTrainOnly;
+  options.max_epochs = 2;  // the file's next epoch: resume, nothing to train
+  options.resume_from = Runfile(kCheckpoint);
+  Trainer trainer(options, parts);
+  ASSERT_TRUE(trainer.Run().ok());
+  EXPECT_EQ(trainer.state().epoch, 2);
+  EXPECT_EQ(trainer.state().step, 2);
+
+  auto file_model = checkpoint::ToTensorDict(*top_.Find("model"), "model");
+  ASSERT_TRUE(file_model.ok());
+  std::map<std::string, at::Tensor> ours;
+  for (auto& [name, t] : checkpoint::ModelStateDict(*model_)) ours[name] = t;
+  for (const auto& [name, t] : *file_model) {
+    ASSERT_TRUE(ours.count(name)) << name;
+    EXPECT_TRUE(at::equal(ours[name], t)) << name;
+  }
+  absl::StatusOr<TrainerCheckpoint> direct =
+      LoadReferenceTrainerCheckpoint(Runfile(kCheckpoint), *optimizer_);
+  ASSERT_TRUE(direct.ok());
+  const NamedTensors state = optimizer_->State();
+  std::map<std::string, at::Tensor> loaded(state.begin(), state.end());
+  for (const auto& [name, t] : direct->optimizer) {
+    ASSERT_TRUE(loaded.count(name)) << name;
+    EXPECT_TRUE(at::equal(loaded[name], t)) << name;
+  }
+
+  // Without an optimizer the store refuses the file, naming it.
+  TorchCheckpointStore plain;
+  absl::StatusOr<TrainerCheckpoint> refused = plain.Load(Runfile(kCheckpoint));
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("is neither a sam2-train-cpp nor a reference-trainer"));
 }
 
 }  // namespace
