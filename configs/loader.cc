@@ -290,8 +290,12 @@ void MakePathsAbsolute(Experiment* e) {
     std::error_code ec;
     base = fs::current_path(ec).string();
   }
-  for (MixedDatasetConfig* mixed :
-       {e->mutable_data()->mutable_train(), e->mutable_data()->mutable_val()}) {
+  // Only the sections that exist: mutable_*() would create empty ones.
+  std::vector<MixedDatasetConfig*> sections;
+  if (e->data().has_train())
+    sections.push_back(e->mutable_data()->mutable_train());
+  if (e->data().has_val()) sections.push_back(e->mutable_data()->mutable_val());
+  for (MixedDatasetConfig* mixed : sections) {
     for (DatasetGroupConfig& group : *mixed->mutable_datasets()) {
       for (VOSDatasetConfig& d : *group.mutable_concat()) {
         if (d.has_png()) AbsoluteDatasetPaths(base, d.mutable_png());

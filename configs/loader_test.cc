@@ -282,6 +282,19 @@ TEST(ValidationTest, FvcoreSchedulersAndLayerDecayMinAreChecked) {
                                  "in [0, 1]"));
 }
 
+TEST(ValidationTest, TrainModeNeedsNoValData) {
+  // configs/demo.pbtxt has training data only.
+  absl::StatusOr<LoadedExperiment> train =
+      Load("demo", {"trainer { mode: \"train\" }"});
+  ASSERT_TRUE(train.ok()) << train.status();
+  EXPECT_TRUE(ValidateExperiment(*train).ok()) << ValidateExperiment(*train);
+  absl::StatusOr<LoadedExperiment> val =
+      Load("demo", {"trainer { mode: \"val\" }"});
+  ASSERT_TRUE(val.ok()) << val.status();
+  EXPECT_THAT(std::string(ValidateExperiment(*val).message()),
+              HasSubstr("data.val: is required for trainer.mode \"val\""));
+}
+
 TEST(ValidationTest, ChannelListMustMatchTrunk) {
   absl::StatusOr<LoadedExperiment> loaded = Load(
       "parity_small",

@@ -635,11 +635,13 @@ absl::Status ValidateExperiment(const LoadedExperiment& loaded,
     }
     CheckOptim(e, c);
   }
+  // As the reference, mode "train" without a val dataset trains and skips
+  // validation; mode "val" has nothing to do without one.
   if (options.require_train_data && validates) {
-    if (!e.data().has_val()) {
-      c.Fail("data.val", "is required for trainer.mode \"" + t.mode() + "\"");
-    } else {
+    if (e.data().has_val()) {
       CheckMixed(e.data().val(), "data.val", options, c);
+    } else if (*mode == TrainerMode::kVal) {
+      c.Fail("data.val", "is required for trainer.mode \"" + t.mode() + "\"");
     }
   }
   const auto& init = e.checkpoint().model_weight_initializer();
