@@ -5,7 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "sam2/training/device.h"
+#include "sam2/training/runtime/device.h"
 
 namespace sam2::training {
 namespace {

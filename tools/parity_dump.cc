@@ -14,10 +14,10 @@
 #include "configs/loader.h"
 #include "sam2/checkpoint/pickle.h"
 #include "sam2/checkpoint/state_dict.h"
-#include "sam2/training/loss_fns.h"
+#include "sam2/training/model/loss_fns.h"
+#include "sam2/training/model/sam2_train.h"
 #include "sam2/training/model_builder.h"
 #include "sam2/training/optim/adamw.h"
-#include "sam2/training/sam2_train.h"
 
 namespace sam2::tools {
 namespace {

@@ -12,7 +12,7 @@
 #include "configs/experiment.pb.h"
 #include "data/loader/loader.h"
 #include "data/transforms/transforms.h"
-#include "sam2/training/trainer.h"
+#include "sam2/training/loop/trainer.h"
 
 namespace sam2::training {
 

@@ -17,9 +17,9 @@
 #include "base/torch_errors.h"
 #include "configs/cli.h"
 #include "configs/loader.h"
-#include "sam2/training/device.h"
+#include "sam2/training/model/sam2_train.h"
 #include "sam2/training/model_builder.h"
-#include "sam2/training/sam2_train.h"
+#include "sam2/training/runtime/device.h"
 
 namespace {
 

@@ -3,7 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "configs/choices.h"
-#include "sam2/training/autocast.h"
+#include "sam2/training/runtime/autocast.h"
 
 namespace sam2::training {
 namespace {

@@ -9,9 +9,9 @@
 
 #include "absl/status/statusor.h"
 #include "configs/experiment.pb.h"
-#include "sam2/training/loss_fns.h"
-#include "sam2/training/sam2_train.h"
-#include "sam2/training/trainer.h"
+#include "sam2/training/loop/trainer.h"
+#include "sam2/training/model/loss_fns.h"
+#include "sam2/training/model/sam2_train.h"
 
 namespace sam2::training {
 

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "sam2/modeling/sam2_base.h"
-#include "sam2/training/sam2_train.h"
+#include "sam2/training/model/sam2_train.h"
 #include "sam2/training/test_models.h"
 
 namespace sam2::training {

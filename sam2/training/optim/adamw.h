@@ -15,8 +15,8 @@
 
 #include "absl/status/statusor.h"
 #include "configs/experiment.pb.h"
+#include "sam2/training/loop/trainer.h"
 #include "sam2/training/optim/schedulers.h"
-#include "sam2/training/trainer.h"
 
 namespace sam2::training::optim {
 

@@ -221,7 +221,7 @@ TEST(ParamGroupTest, EveryParameterInExactlyOneGroup) {
 // encoder's parameters are still grouped (its 'image_encoder.*' lr entry and
 // the layer decay resolve against every parameter, as construct_optimizer
 // does), in the reference's groups and order
-// (sam2/training/testdata/reference_trainer_checkpoint.json, written by
+// (sam2/training/loop/testdata/reference_trainer_checkpoint.json, written by
 // tools/gen_reference_checkpoint.py), and a step moves only trainable ones.
 TEST(ParamGroupTest, MoseGroupsWithAFrozenImageEncoderAreTheReferences) {
   std::ifstream config_in(Runfile("configs/mose.pbtxt"));
@@ -230,7 +230,7 @@ TEST(ParamGroupTest, MoseGroupsWithAFrozenImageEncoderAreTheReferences) {
   config::Experiment mose;
   ASSERT_TRUE(config::ParseTextInto(text.str(), "mose.pbtxt", &mose).ok());
   std::ifstream table_in(
-      Runfile("sam2/training/testdata/reference_trainer_checkpoint.json"));
+      Runfile("sam2/training/loop/testdata/reference_trainer_checkpoint.json"));
   const nlohmann::json table = nlohmann::json::parse(table_in);
 
   std::vector<NamedParameter> params = ParityParams();

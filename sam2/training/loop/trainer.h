@@ -1,0 +1,249 @@
+// The training loop (reference: training/trainer.py): epochs, train / val
+// phases, gradient accumulation, clipping, non-finite loss skipping, logs,
+// TensorBoard scalars, checkpoints every save_freq epochs (and optionally
+// every save_every_steps steps), automatic and exact resume.
+//
+// The loop talks to its parts through small interfaces so that it can be
+// tested on toy parts and so that the distributed implementation plugs in
+// through distributed::Collectives:
+//   TrainTask        model + prompt simulation + loss on one batch
+//   TrainOptimizer   parameter groups, schedules, clipping, the update
+//   BatchSource      the data loader of one phase
+//   CheckpointStore  how a checkpoint is written to / read from a file
+//   ScalarSink       TensorBoard (or nothing)
+//
+// Exact resume: every step reseeds LibTorch and the task from (seed, rank,
+// step) (see seeding.h) and the loader's randomness depends only on (seed,
+// epoch, rank, sample index), so a run resumed from the checkpoint of step k
+// repeats steps k+1... bit for bit on CPU.
+#ifndef SAM2_TRAINING_LOOP_TRAINER_H_
+#define SAM2_TRAINING_LOOP_TRAINER_H_
+
+#include <ATen/core/Tensor.h>
+#include <torch/nn/module.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "configs/choices.h"
+#include "data/batch/batch.h"
+#include "distributed/collectives.h"
+#include "sam2/training/logging/run_log.h"
+#include "sam2/training/optim/grad_scaler.h"
+
+namespace sam2::training {
+
+using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
+using LossDict = std::map<std::string, at::Tensor>;
+
+// The loss the optimizer minimises is LossDict["core_loss"].
+inline constexpr char kCoreLoss[] = "core_loss";
+
+class TrainTask {
+ public:
+  virtual ~TrainTask() = default;
+  virtual torch::nn::Module& model() = 0;
+  // Seeds the task's own random choices (prompt simulation) for one step.
+  virtual void SeedStep(uint64_t seed) = 0;
+  // Forward pass and losses of one batch; kCoreLoss must be present.
+  virtual absl::StatusOr<LossDict> Forward(
+      const data::BatchedVideoDatapoint& batch) = 0;
+};
+
+class TrainOptimizer {
+ public:
+  virtual ~TrainOptimizer() = default;
+  virtual void ZeroGrad() = 0;
+  // Sets every group's hyper-parameters from the schedules at progress
+  // `where` in [0, 1).
+  virtual void SetProgress(double where) = 0;
+  // Clips gradients (if configured) and returns their total norm before
+  // clipping.
+  virtual double ClipGradients() = 0;
+  virtual void Step() = 0;
+  // The trainable parameters, whose gradients ranks average.
+  virtual std::vector<at::Tensor> Parameters() = 0;
+  // Current hyper-parameters for logging, e.g. {"0/lr", 5e-6}.
+  virtual std::vector<std::pair<std::string, double>> HyperParameters()
+      const = 0;
+  // Optimizer state (moments, step counts) for checkpoints.
+  virtual NamedTensors State() const = 0;
+  virtual absl::Status LoadState(const NamedTensors& state) = 0;
+};
+
+class BatchSource {
+ public:
+  virtual ~BatchSource() = default;
+  virtual int64_t batches_per_epoch() const = 0;
+  // Positions the source at batch `first_batch` of `epoch`.
+  virtual absl::Status Start(int64_t epoch, int64_t first_batch) = 0;
+  // The next batch, or nullopt at the end of the epoch.
+  virtual absl::StatusOr<std::optional<data::BatchedVideoDatapoint>> Next() = 0;
+  // Counters for the logs (e.g. skipped bad samples); may be empty.
+  virtual std::vector<std::pair<std::string, double>> Counters() const {
+    return {};
+  }
+};
+
+// Everything a checkpoint holds. `model` is the state_dict (parameters and
+// buffers); the file keeps it under "model" in the official layout.
+struct TrainerCheckpoint {
+  NamedTensors model;
+  NamedTensors optimizer;
+  int64_t epoch = 0;        // epoch of the next batch to train
+  int64_t next_batch = 0;   // index of that batch within its epoch
+  int64_t step = 0;         // optimizer steps taken
+  int64_t val_step = 0;     // validation batches seen
+  double time_elapsed = 0;  // seconds of training so far
+  int64_t nonfinite_skipped = 0;
+  // Loss scaler state under mixed precision; loss_scale 0: no scaler.
+  double loss_scale = 0;
+  int64_t loss_scale_growth_tracker = 0;
+};
+
+class CheckpointStore {
+ public:
+  virtual ~CheckpointStore() = default;
+  virtual absl::Status Save(const std::string& path,
+                            const TrainerCheckpoint& checkpoint) = 0;
+  virtual absl::StatusOr<TrainerCheckpoint> Load(const std::string& path) = 0;
+};
+
+class ScalarSink {
+ public:
+  virtual ~ScalarSink() = default;
+  virtual void AddScalar(const std::string& tag, double value,
+                         int64_t step) = 0;
+  virtual void Flush() = 0;
+};
+
+struct TrainerOptions {
+  config::TrainerMode mode = config::TrainerMode::kTrain;
+  int64_t max_epochs = 1;
+  int64_t seed_value = 123;
+  int64_t val_epoch_freq = 1;
+  int64_t max_consecutive_nonfinite_losses = 10;
+  int64_t gradient_accumulation_steps = 1;
+  int64_t log_freq = 10;
+  int64_t log_scalar_frequency = 100;
+  std::string checkpoint_dir;  // empty: no checkpoints
+  int64_t save_freq = 0;       // 0: only the last
+  std::vector<int64_t> save_list;
+  int64_t save_every_steps = 0;
+  // Used only while checkpoint_dir/checkpoint.pt does not exist: after the
+  // first save, a restart resumes from the run's own checkpoint.
+  std::string resume_from;
+  // State_dict keys (fnmatch patterns) left out of saved checkpoints; the
+  // matching parameters must be frozen, and a resume leaves them as the
+  // model initialiser set them (the reference's skip_saving_parameters).
+  std::vector<std::string> skip_saving_parameters;
+  // Test hook: stop (as if killed) after this many optimizer steps in this
+  // process; 0: never.
+  int64_t stop_after_steps = 0;
+};
+
+struct TrainerParts {
+  TrainTask* task = nullptr;
+  TrainOptimizer* optimizer = nullptr;     // train modes
+  BatchSource* train_data = nullptr;       // train modes
+  BatchSource* val_data = nullptr;         // train and val modes
+  CheckpointStore* checkpoints = nullptr;  // may be null: no checkpoints
+  ScalarSink* scalars = nullptr;           // may be null
+  RunLog* log = nullptr;
+  distributed::Collectives* collectives = nullptr;
+  // Mixed precision: scales the loss, unscales gradients, skips overflowing
+  // steps (may be null: no scaling).
+  optim::GradScaler* grad_scaler = nullptr;
+  // Peak accelerator memory in MB since the previous call with reset=true;
+  // may be empty or return nullopt (CPU runs: only the process's RSS).
+  std::function<std::optional<double>(bool reset)> device_memory_mb;
+  // Waits for the accelerator's queued work (benchmark timings); may be empty.
+  std::function<void()> synchronize_device;
+};
+
+struct EpochStats {
+  std::map<std::string, double> values;  // averaged losses and meters
+};
+
+struct BenchmarkResult {
+  std::vector<double> step_seconds;  // forward..optimizer step
+  std::vector<double> data_seconds;  // waiting for the batch
+  double peak_rss_mb = 0;
+  std::optional<double> peak_device_mb;  // the largest step's, on a GPU
+};
+
+class Trainer {
+ public:
+  Trainer(TrainerOptions options, TrainerParts parts);
+
+  // Resumes from the last checkpoint when there is one, then runs the
+  // configured mode to the end.
+  absl::Status Run();
+
+  // Runs `steps` training steps without checkpoints and times them.
+  absl::StatusOr<BenchmarkResult> Benchmark(int64_t steps);
+
+  const TrainerCheckpoint& state() const { return state_; }
+  // Losses averaged over the last finished epoch of each phase.
+  const std::map<std::string, double>& last_train_stats() const {
+    return last_train_stats_;
+  }
+  const std::map<std::string, double>& last_val_stats() const {
+    return last_val_stats_;
+  }
+  // Per-step core losses of this process (for tests and the demo report).
+  const std::vector<double>& step_losses() const { return step_losses_; }
+
+ private:
+  absl::Status MaybeResume();
+  // The validation of `epoch` was interrupted (a preempted job resumes at
+  // batch 0 of the next epoch, and val_stats.json has no line for it).
+  bool ValInterruptedBeforeResume() const;
+  bool IsIntermediateValEpoch(int64_t epoch) const;
+  absl::Status TrainEpoch();
+  // Validates after training epoch `epoch` (the number its stats carry).
+  absl::Status ValEpoch(int64_t epoch);
+  // One optimizer step over gradient_accumulation_steps batches; returns
+  // false at the end of the epoch.
+  absl::StatusOr<bool> TrainStep(int64_t batches_per_epoch);
+  absl::Status SaveCheckpoint(bool end_of_epoch);
+  absl::Status SaveCheckpointTo(const std::string& path);
+  void LogScalars(const std::map<std::string, double>& values, int64_t step);
+
+  TrainerOptions options_;
+  TrainerParts parts_;
+  TrainerCheckpoint state_;
+  std::map<std::string, double> last_train_stats_;
+  std::map<std::string, double> last_val_stats_;
+  std::vector<double> step_losses_;
+  std::map<std::string, double> epoch_loss_sums_;
+  int64_t epoch_loss_steps_ = 0;
+  int64_t consecutive_nonfinite_ = 0;
+  int64_t steps_this_process_ = 0;
+  double process_start_ = 0;
+  double elapsed_at_start_ = 0;
+  bool stopped_ = false;
+  bool resumed_ = false;  // state_ came from a checkpoint
+};
+
+// The checkpoint a run resumes from: checkpoint_dir/checkpoint.pt when it
+// exists, else `resume_from` (which must then exist), else none (nullopt).
+// As the reference (trainer.py: resume_from is copied to
+// save_dir/checkpoint.pt only when that file does not exist yet).
+absl::StatusOr<std::optional<std::string>> ResumeCheckpointPath(
+    const std::string& checkpoint_dir, const std::string& resume_from);
+
+// Peak resident memory of this process in MB (VmHWM).
+double PeakRssMb();
+
+}  // namespace sam2::training
+
+#endif  // SAM2_TRAINING_LOOP_TRAINER_H_
