@@ -154,30 +154,28 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
       const config::Accelerator accelerator,
       config::ParseChoice<config::Accelerator>(e.trainer().accelerator()),
       "trainer.accelerator");
-  absl::StatusOr<c10::Device> device =
-      ResolveDevice(accelerator, world.local_rank());
-  if (!device.ok()) return device.status();
+  SAM2_ASSIGN_OR_RETURN(const c10::Device device,
+                        ResolveDevice(accelerator, world.local_rank()));
   if (e.trainer().num_threads() > 0)
     at::set_num_threads(e.trainer().num_threads());
   if (e.trainer().blas_threads() > 0)
     SetBlasThreads(e.trainer().blas_threads());
 
   const std::string& root = e.launcher().experiment_log_dir();
-  auto log = RunLog::Open(e.logging().log_dir(), world.rank());
-  if (!log.ok()) return log.status();
+  SAM2_ASSIGN_OR_RETURN(std::unique_ptr<RunLog> log,
+                        RunLog::Open(e.logging().log_dir(), world.rank()));
   if (world.is_main()) {
-    absl::Status saved =
-        WriteStringAtomically(root + "/config.pbtxt", config::ToText(e));
-    if (!saved.ok()) return saved;
+    SAM2_RETURN_IF_ERROR(
+        WriteStringAtomically(root + "/config.pbtxt", config::ToText(e)));
   }
-  (*log)->Info(absl::StrCat("Experiment ", loaded.name, " (", loaded.path,
-                            "), logs in ", root));
+  log->Info(absl::StrCat("Experiment ", loaded.name, " (", loaded.path,
+                         "), logs in ", root));
 
-  if (device->is_cuda()) {
+  if (device.is_cuda()) {
     const CudaBackendSettings cuda =
         CudaBackendSettingsFromConfig(e.trainer().cuda());
     ApplyCudaBackendSettings(cuda);
-    (*log)->Info(absl::StrCat("CUDA: ", DescribeCudaBackendSettings(cuda)));
+    log->Info(absl::StrCat("CUDA: ", DescribeCudaBackendSettings(cuda)));
   }
 
   // Model and task. Seeded first, as the reference seeds before building
@@ -192,7 +190,7 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
       }));
   int64_t parameters = 0;
   for (const at::Tensor& p : model->parameters()) parameters += p.numel();
-  (*log)->Info(absl::StrFormat("Model: %.2fM parameters", parameters / 1e6));
+  log->Info(absl::StrFormat("Model: %.2fM parameters", parameters / 1e6));
   SAM2_ASSIGN_OR_RETURN(std::optional<std::string> resume,
                         ResumeCheckpointPath(e.checkpoint().save_dir(),
                                              e.checkpoint().resume_from()));
@@ -201,14 +199,14 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
         e.checkpoint().model_weight_initializer();
     SAM2_RETURN_IF_ERROR(base::CallCatchingTorchErrors(
         init.checkpoint_path(),
-        [&] { return InitializeWeights(init, *model, **log); }));
+        [&] { return InitializeWeights(init, *model, *log); }));
   }
-  model->to(*device);
+  model->to(device);
   // As the reference, whose torch.cuda.amp.autocast is a no-op on the CPU:
   // mixed precision on GPUs only, float32 on the CPU.
   TaskDeviceOptions task_device;
-  task_device.device = *device;
-  task_device.autocast = e.optim().amp_enabled() && device->is_cuda();
+  task_device.device = device;
+  task_device.autocast = e.optim().amp_enabled() && device.is_cuda();
   if (task_device.autocast) {
     SAM2_ASSIGN_OR_RETURN_CONTEXT(
         const config::AmpDtype dtype,
@@ -216,16 +214,16 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
         "optim.amp_dtype");
     task_device.autocast_dtype = AmpScalarType(dtype);
   }
-  (*log)->Info(absl::StrCat(
-      "Device: ", device->str(),
+  log->Info(absl::StrCat(
+      "Device: ", device.str(),
       task_device.autocast
           ? absl::StrCat(", autocast to ", e.optim().amp_dtype(),
                          " with loss scaling")
           : (e.optim().amp_enabled() ? " (optim.amp_enabled applies to CUDA "
                                        "only: float32 on the CPU)"
                                      : ", float32")));
-  (*log)->Info(absl::StrCat("Threads: ", at::get_num_threads(),
-                            " intra-op; BLAS: ", DescribeBlas()));
+  log->Info(absl::StrCat("Threads: ", at::get_num_threads(),
+                         " intra-op; BLAS: ", DescribeBlas()));
   Sam2TrainTask task(model, LossOptionsFromConfig(e.loss()), task_device);
   // The reference's trainer enables its GradScaler with amp, for bfloat16 too.
   std::unique_ptr<optim::GradScaler> grad_scaler;
@@ -238,15 +236,13 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
     SAM2_RETURN_IF_ERROR_CONTEXT(
         config::ParseChoice<config::Optimizer>(e.optim().optimizer()),
         "optim.optimizer");
-    auto created = optim::AdamW::Create(*model, e.optim());
-    if (!created.ok()) return created.status();
-    optimizer = std::move(*created);
+    SAM2_ASSIGN_OR_RETURN(optimizer, optim::AdamW::Create(*model, e.optim()));
     SAM2_RETURN_IF_ERROR(
         CheckSkippedParametersAreFrozen(e.checkpoint(), *model));
-    (*log)->Info(absl::StrCat(
-        "Optimizer: AdamW, ", optimizer->Parameters().size(), " of ",
-        optimizer->params().size(), " parameter tensors trainable, ",
-        optimizer->groups().size(), " groups"));
+    log->Info(absl::StrCat("Optimizer: AdamW, ", optimizer->Parameters().size(),
+                           " of ", optimizer->params().size(),
+                           " parameter tensors trainable, ",
+                           optimizer->groups().size(), " groups"));
   }
 
   // Data.
@@ -254,27 +250,26 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
   context.seed = static_cast<uint64_t>(e.trainer().seed_value());
   context.rank = world.rank();
   context.world_size = world.world_size();
-  RunLog* log_ptr = log->get();
+  RunLog* log_ptr = log.get();
   context.on_warning = [log_ptr](const std::string& m) { log_ptr->Warning(m); };
   std::unique_ptr<LoaderBatchSource> train_data, val_data;
   if (e.data().has_train() && mode != config::TrainerMode::kVal) {
-    auto loader = BuildDataLoader(e.data().train(), context, "data.train");
-    if (!loader.ok()) return loader.status();
-    train_data = std::make_unique<LoaderBatchSource>(std::move(*loader));
+    SAM2_ASSIGN_OR_RETURN(
+        auto loader, BuildDataLoader(e.data().train(), context, "data.train"));
+    train_data = std::make_unique<LoaderBatchSource>(std::move(loader));
   }
   if (e.data().has_val() && mode != config::TrainerMode::kTrainOnly) {
-    auto loader = BuildDataLoader(e.data().val(), context, "data.val");
-    if (!loader.ok()) return loader.status();
-    val_data = std::make_unique<LoaderBatchSource>(std::move(*loader));
+    SAM2_ASSIGN_OR_RETURN(auto loader,
+                          BuildDataLoader(e.data().val(), context, "data.val"));
+    val_data = std::make_unique<LoaderBatchSource>(std::move(loader));
   }
 
   std::unique_ptr<tensorboard::EventWriter> tensorboard;
   if (e.logging().tensorboard() && world.is_main() &&
       run.benchmark_steps == 0) {
-    auto writer = tensorboard::EventWriter::Create(
-        e.logging().tensorboard_dir(), e.logging().flush_secs());
-    if (!writer.ok()) return writer.status();
-    tensorboard = std::move(*writer);
+    SAM2_ASSIGN_OR_RETURN(tensorboard, tensorboard::EventWriter::Create(
+                                           e.logging().tensorboard_dir(),
+                                           e.logging().flush_secs()));
   }
   // Also resumes from the reference trainer's checkpoints (resume_from).
   TorchCheckpointStore store(optimizer.get());
@@ -284,7 +279,7 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
   parts.train_data = train_data.get();
   parts.val_data = val_data.get();
   parts.checkpoints = &store;
-  const c10::Device train_device = *device;
+  const c10::Device train_device = device;
   parts.device_memory_mb = [train_device](bool reset) {
     return PeakDeviceMemoryMb(train_device, reset);
   };
@@ -292,7 +287,7 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
     SynchronizeDevice(train_device);
   };
   parts.scalars = tensorboard.get();
-  parts.log = log->get();
+  parts.log = log.get();
   parts.collectives = &world;
   parts.grad_scaler = grad_scaler.get();
   Trainer trainer(TrainerOptionsFromConfig(e, mode, run), parts);
@@ -301,9 +296,10 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
     // The profiler writes its trace when the guard goes out of scope.
     std::optional<torch::autograd::profiler::RecordProfile> profile;
     if (!run.profile_trace.empty()) profile.emplace(run.profile_trace);
-    auto result = trainer.Benchmark(run.benchmark_steps);
+    absl::StatusOr<BenchmarkResult> result =
+        trainer.Benchmark(run.benchmark_steps);
     profile.reset();
-    if (!result.ok()) return result.status();
+    SAM2_RETURN_IF_ERROR(result);
     // The first step warms up allocators and caches: not in the median.
     std::vector<double> steps(result->step_seconds.begin() +
                                   (result->step_seconds.size() > 1 ? 1 : 0),
@@ -316,8 +312,7 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
     std::printf("median_step_s %.4f\n", Median(steps));
     return absl::OkStatus();
   }
-  absl::Status status = trainer.Run();
-  if (!status.ok()) return status;
+  SAM2_RETURN_IF_ERROR(trainer.Run());
   const std::vector<double>& losses = trainer.step_losses();
   if (!losses.empty()) {
     const size_t k = std::min<size_t>(10, losses.size());
@@ -325,7 +320,7 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
         std::accumulate(losses.begin(), losses.begin() + k, 0.0) / k;
     const double last =
         std::accumulate(losses.end() - k, losses.end(), 0.0) / k;
-    (*log)->Info(absl::StrFormat(
+    log->Info(absl::StrFormat(
         "Done: %d steps; mean core_loss of the first %d steps %.4f, of the "
         "last %d steps %.4f",
         trainer.state().step, k, first, k, last));

@@ -636,9 +636,12 @@ absl::StatusOr<BenchmarkResult> Trainer::Benchmark(int64_t steps) {
     parts_.task->SeedStep(
         StepSeed(options_.seed_value, 0, i, SeedStream::kPrompts));
     optimizer.ZeroGrad();
-    absl::StatusOr<LossDict> losses = parts_.task->Forward(**batch);
-    if (!losses.ok()) return losses.status();
-    losses->at(kCoreLoss).backward();
+    SAM2_RETURN_IF_ERROR(base::CallCatchingTorchErrors(
+        absl::StrCat("benchmark step ", i + 1), [&]() -> absl::Status {
+          SAM2_ASSIGN_OR_RETURN(LossDict losses, parts_.task->Forward(**batch));
+          losses.at(kCoreLoss).backward();
+          return absl::OkStatus();
+        }));
     optimizer.SetProgress(0.0);
     optimizer.ClipGradients();
     optimizer.Step();
