@@ -14,14 +14,6 @@
 
 namespace sam2::modeling {
 
-absl::StatusOr<Activation> ParseActivation(const std::string& name) {
-  if (name == "relu") return Activation::kRelu;
-  if (name == "gelu") return Activation::kGelu;
-  if (name == "glu") return Activation::kGlu;
-  return absl::InvalidArgumentError(
-      absl::StrCat("activation should be relu/gelu/glu, not \"", name, "\""));
-}
-
 at::Tensor ApplyActivation(Activation activation, const at::Tensor& x) {
   switch (activation) {
     case Activation::kRelu:
@@ -32,14 +24,6 @@ at::Tensor ApplyActivation(Activation activation, const at::Tensor& x) {
       return at::glu(x, -1);
   }
   TORCH_CHECK(false, "unknown activation");
-}
-
-absl::StatusOr<ActivationFn> GetActivationFn(const std::string& name) {
-  absl::StatusOr<Activation> activation = ParseActivation(name);
-  if (!activation.ok()) return activation.status();
-  Activation a = *activation;
-  return ActivationFn(
-      [a](const at::Tensor& x) { return ApplyActivation(a, x); });
 }
 
 at::Tensor ScaledDotProductAttention(const at::Tensor& q, const at::Tensor& k,

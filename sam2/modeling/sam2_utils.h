@@ -29,17 +29,10 @@
 namespace sam2::modeling {
 
 // Activations the reference passes around as `nn.ReLU` / `nn.GELU` classes or
-// "relu"/"gelu"/"glu" strings. GELU is always the exact (erf) form.
+// "relu"/"gelu"/"glu" strings (get_activation_fn); the strings are parsed
+// where the config is loaded (configs/choices.h), the network sees only the
+// enum. GELU is always the exact (erf) form.
 enum class Activation { kRelu, kGelu, kGlu };
-
-using ActivationFn = std::function<at::Tensor(const at::Tensor&)>;
-
-// "relu" | "gelu" | "glu" -> Activation; anything else is InvalidArgument
-// (the reference raises RuntimeError).
-absl::StatusOr<Activation> ParseActivation(const std::string& name);
-
-// Port of `get_activation_fn(activation)`.
-absl::StatusOr<ActivationFn> GetActivationFn(const std::string& name);
 
 // Applies `activation` to `x` (F.relu / exact F.gelu / F.glu on the last dim).
 at::Tensor ApplyActivation(Activation activation, const at::Tensor& x);
