@@ -20,6 +20,8 @@ class Collectives {
   virtual int world_size() const = 0;
   // Rank within this node (selects the GPU).
   virtual int local_rank() const = 0;
+  // Nodes (hosts) the ranks run on.
+  virtual int num_nodes() const { return 1; }
   bool is_main() const { return rank() == 0; }
 
   // Sums each tensor in place over all ranks.

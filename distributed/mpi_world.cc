@@ -1,0 +1,186 @@
+#include "distributed/mpi_world.h"
+
+#include <ATen/ATen.h>
+#include <mpi.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+extern char** environ;
+
+namespace sam2::distributed {
+namespace {
+
+int IntOr(const std::map<std::string, std::string>& env, const char* name,
+          int fallback) {
+  auto it = env.find(name);
+  int value = 0;
+  if (it == env.end() || !absl::SimpleAtoi(it->second, &value)) return fallback;
+  return value;
+}
+
+// MPI counts are ints: larger buffers go in pieces of at most 1 GiB.
+constexpr int64_t kMaxChunkBytes = int64_t{1} << 30;
+
+[[noreturn]] void AbortOnMpiError(int code, const char* what, int rank) {
+  char text[MPI_MAX_ERROR_STRING];
+  int length = 0;
+  MPI_Error_string(code, text, &length);
+  std::fprintf(stderr, "rank %d: %s failed: %.*s\n", rank, what, length, text);
+  std::fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, 1);
+  std::abort();
+}
+
+class MpiCollectives final : public Collectives {
+ public:
+  MpiCollectives(int rank, int size, int local_rank, int nodes)
+      : rank_(rank), size_(size), local_rank_(local_rank), nodes_(nodes) {}
+  ~MpiCollectives() override { MPI_Finalize(); }
+
+  int rank() const override { return rank_; }
+  int world_size() const override { return size_; }
+  int local_rank() const override { return local_rank_; }
+  int num_nodes() const override { return nodes_; }
+
+  void AllReduceSum(std::vector<at::Tensor>& tensors) override {
+    for (at::Tensor& t : tensors) AllReduceSumOne(t);
+  }
+
+  void Broadcast(at::Tensor& tensor, int root) override {
+    at::Tensor buffer = tensor.contiguous();
+    char* bytes = static_cast<char*>(buffer.data_ptr());
+    const int64_t total = buffer.numel() * buffer.element_size();
+    for (int64_t offset = 0; offset < total; offset += kMaxChunkBytes) {
+      const int count =
+          static_cast<int>(std::min(kMaxChunkBytes, total - offset));
+      Check(MPI_Bcast(bytes + offset, count, MPI_BYTE, root, MPI_COMM_WORLD),
+            "MPI_Bcast");
+    }
+    if (!buffer.is_same(tensor)) tensor.copy_(buffer);
+  }
+
+  void Barrier() override { Check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
+
+ private:
+  void Check(int code, const char* what) const {
+    if (code != MPI_SUCCESS) AbortOnMpiError(code, what, rank_);
+  }
+
+  // Every rank's copy of `tensor`, gathered, then summed in rank order.
+  void AllReduceSumOne(at::Tensor& tensor) {
+    if (tensor.numel() == 0) return;
+    TORCH_CHECK(tensor.device().is_cpu(),
+                "MPI collectives take CPU tensors, not ", tensor.device());
+    const at::Tensor mine = tensor.contiguous();
+    const int64_t bytes = mine.numel() * mine.element_size();
+    at::Tensor all = at::empty({size_, mine.numel()}, mine.options());
+    char* out = static_cast<char*>(all.data_ptr());
+    const char* in = static_cast<const char*>(mine.data_ptr());
+    for (int64_t offset = 0; offset < bytes; offset += kMaxChunkBytes) {
+      const int64_t count = std::min(kMaxChunkBytes, bytes - offset);
+      std::vector<char> chunk(static_cast<size_t>(count) * size_);
+      Check(MPI_Allgather(in + offset, static_cast<int>(count), MPI_BYTE,
+                          chunk.data(), static_cast<int>(count), MPI_BYTE,
+                          MPI_COMM_WORLD),
+            "MPI_Allgather");
+      for (int r = 0; r < size_; ++r) {
+        std::memcpy(out + r * bytes + offset, chunk.data() + r * count, count);
+      }
+    }
+    // Booleans: "sum" is a logical OR (any rank true).
+    at::Tensor sum = all[0].clone();
+    for (int r = 1; r < size_; ++r) {
+      if (sum.scalar_type() == at::kBool) {
+        sum.logical_or_(all[r]);
+      } else {
+        sum.add_(all[r]);
+      }
+    }
+    tensor.copy_(sum.view(tensor.sizes()));
+  }
+
+  int rank_, size_, local_rank_, nodes_;
+};
+
+}  // namespace
+
+std::map<std::string, std::string> CurrentEnvironment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const char* eq = std::strchr(*e, '=');
+    if (eq != nullptr) env[std::string(*e, eq - *e)] = std::string(eq + 1);
+  }
+  return env;
+}
+
+bool StartedByMpiLauncher(const std::map<std::string, std::string>& env) {
+  return env.count("OMPI_COMM_WORLD_SIZE") || env.count("PMIX_RANK") ||
+         env.count("PMI_RANK");
+}
+
+LauncherRanks LauncherRanksFromEnvironment(
+    const std::map<std::string, std::string>& env) {
+  LauncherRanks r;
+  r.rank = IntOr(env, "OMPI_COMM_WORLD_RANK", IntOr(env, "SLURM_PROCID", -1));
+  r.size = IntOr(env, "OMPI_COMM_WORLD_SIZE", IntOr(env, "SLURM_NTASKS", -1));
+  r.local_rank =
+      IntOr(env, "OMPI_COMM_WORLD_LOCAL_RANK", IntOr(env, "SLURM_LOCALID", -1));
+  return r;
+}
+
+absl::Status CheckAgainstLauncher(int rank, int size, int local_rank,
+                                  const LauncherRanks& launcher) {
+  auto differs = [](int mpi, int env) { return env >= 0 && env != mpi; };
+  if (differs(rank, launcher.rank) || differs(size, launcher.size) ||
+      differs(local_rank, launcher.local_rank)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "MPI says rank ", rank, " of ", size, " (local rank ", local_rank,
+        ") but the launcher's environment says rank ", launcher.rank, " of ",
+        launcher.size, " (local rank ", launcher.local_rank,
+        "): were the processes started by a different launcher than the one "
+        "whose variables are set?"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Collectives>> InitWorld() {
+  const std::map<std::string, std::string> env = CurrentEnvironment();
+  if (!StartedByMpiLauncher(env)) return MakeSingleProcessCollectives();
+  int provided = 0;
+  if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided) !=
+      MPI_SUCCESS) {
+    return absl::UnavailableError("MPI_Init_thread failed");
+  }
+  // Errors come back as codes (checked, reported with the rank) instead of
+  // MPI's default of aborting without a word about which call failed.
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  int rank = 0, size = 1, local_rank = 0, local_size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  MPI_Comm node;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL,
+                      &node);
+  MPI_Comm_rank(node, &local_rank);
+  MPI_Comm_size(node, &local_size);
+  MPI_Comm_free(&node);
+  // Nodes: the ranks that are local rank 0.
+  int leader = local_rank == 0 ? 1 : 0, nodes = 1;
+  MPI_Allreduce(&leader, &nodes, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+  auto world = std::make_unique<MpiCollectives>(rank, size, local_rank, nodes);
+  if (absl::Status s = CheckAgainstLauncher(rank, size, local_rank,
+                                            LauncherRanksFromEnvironment(env));
+      !s.ok()) {
+    return absl::Status(s.code(),
+                        absl::StrCat("rank ", rank, ": ", s.message()));
+  }
+  return std::unique_ptr<Collectives>(std::move(world));
+}
+
+}  // namespace sam2::distributed
