@@ -55,6 +55,27 @@ fi
 grep -q "Resuming from $run/checkpoints/checkpoint.pt at epoch 1, batch 0, step 4" "$run/logs/log.txt"
 test "$(wc -l < "$run/logs/train_stats.json")" -eq 2
 
+# skip_saving_parameters: refused for trainable parameters; with the image
+# encoder frozen, its keys are left out of the checkpoint.
+set +e
+"$train" "${common[@]}" --set="launcher { experiment_log_dir: \"$TEST_TMPDIR/skip_bad\" }" \
+  --set='checkpoint { skip_saving_parameters: "image_encoder.*" }' > "$TEST_TMPDIR/skip_bad.log" 2>&1
+rc=$?
+set -e
+test "$rc" -eq 1 || { cat "$TEST_TMPDIR/skip_bad.log"; exit 1; }
+grep -q "skip_saving_parameters: parameters left out of checkpoints must be frozen" \
+  "$TEST_TMPDIR/skip_bad.log" || { cat "$TEST_TMPDIR/skip_bad.log"; exit 1; }
+skip="$TEST_TMPDIR/skip_ok"
+"$train" "${common[@]}" --set="launcher { experiment_log_dir: \"$skip\" }" \
+  --set='trainer { max_epochs: 1 } model { freeze_image_encoder: true }' \
+  --set='checkpoint { skip_saving_parameters: "image_encoder.*" }' > "$TEST_TMPDIR/skip_ok.log" 2>&1 || {
+  cat "$TEST_TMPDIR/skip_ok.log"; exit 1; }
+"$ckpt_tool" inspect "$skip/checkpoints/checkpoint.pt" > "$TEST_TMPDIR/skip_inspect.txt"
+if grep -q "image_encoder\." "$TEST_TMPDIR/skip_inspect.txt"; then
+  echo "skipped parameters were saved"; exit 1
+fi
+grep -q "memory_attention\." "$TEST_TMPDIR/skip_inspect.txt"
+
 # A corrupt checkpoint ends the run with a message naming it, not a crash.
 broken="$TEST_TMPDIR/broken"
 mkdir -p "$broken/checkpoints"
