@@ -8,6 +8,7 @@
 #include "configs/cli.h"
 #include "configs/loader.h"
 #include "distributed/collectives.h"
+#include "distributed/mpi_world.h"
 #include "sam2/training/experiment.h"
 
 namespace {
@@ -100,8 +101,14 @@ int main(int argc, char** argv) {
     std::cerr << "train: --profile_trace needs --benchmark_steps\n";
     return 2;
   }
-  std::unique_ptr<distributed::Collectives> world =
-      distributed::MakeSingleProcessCollectives();
+  // One process, or the MPI world when mpirun / srun started this one.
+  absl::StatusOr<std::unique_ptr<distributed::Collectives>> created =
+      distributed::InitWorld();
+  if (!created.ok()) {
+    std::cerr << "train: " << created.status().message() << "\n";
+    return 1;
+  }
+  std::unique_ptr<distributed::Collectives> world = *std::move(created);
   // The one place where a LibTorch exception that escaped the run's own
   // boundaries becomes a message and an exit code.
   absl::Status status = base::CallCatchingTorchErrors(
