@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "base/testing/temp_dir.h"
 
 namespace sam2::config {
 namespace {
@@ -16,10 +17,7 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::string TempDir() {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return dir ? dir : "/tmp";
-}
+std::string TempDir() { return ::sam2::testutil::TestTmpRoot(); }
 
 std::string WriteTemp(const std::string& name, const std::string& text) {
   const std::string path = TempDir() + "/" + name;

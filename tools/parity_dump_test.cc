@@ -22,6 +22,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/testing/temp_dir.h"
 #include "configs/loader.h"
 #include "sam2/checkpoint/state_dict.h"
 #include "sam2/checkpoint/torch_file.h"
@@ -38,7 +39,8 @@ std::string Runfile(const std::string& path) {
   return std::string(std::getenv("TEST_SRCDIR")) + "/sam2_train_cpp/" + path;
 }
 std::string TempFile(const std::string& name) {
-  return std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
+  // A path only: some tests need its folder not to exist.
+  return ::sam2::testutil::TestTmpRoot() + "/" + name;
 }
 const std::string& FixtureModel() {
   static const auto* path =

@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
+#include "base/testing/temp_dir.h"
 #include "configs/loader.h"
 #include "data/synthetic/synthetic_vos.h"
 
@@ -13,7 +14,7 @@ namespace sam2::training {
 namespace {
 
 std::string MakeData() {
-  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/synth";
+  const std::string dir = ::sam2::testutil::FreshTempDir("synth");
   data::SyntheticVosOptions o;
   o.output_dir = dir;
   o.num_videos = 3;
