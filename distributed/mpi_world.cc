@@ -27,6 +27,8 @@ int IntOr(const std::map<std::string, std::string>& env, const char* name,
 
 // MPI counts are ints: larger buffers go in pieces of at most 1 GiB.
 constexpr int64_t kMaxChunkBytes = int64_t{1} << 30;
+// All-reduce chunks: each rank holds world_size copies of one chunk at a time.
+constexpr int64_t kChunkBytes = int64_t{16} << 20;
 
 [[noreturn]] void AbortOnMpiError(int code, const char* what, int rank) {
   char text[MPI_MAX_ERROR_STRING];
@@ -73,34 +75,33 @@ class MpiCollectives final : public Collectives {
     if (code != MPI_SUCCESS) AbortOnMpiError(code, what, rank_);
   }
 
-  // Every rank's copy of `tensor`, gathered, then summed in rank order.
+  // Every rank's copy of `tensor`, gathered chunk by chunk and summed in
+  // rank order into `tensor` (scratch: world_size x one chunk).
   void AllReduceSumOne(at::Tensor& tensor) {
     if (tensor.numel() == 0) return;
     TORCH_CHECK(tensor.device().is_cpu(),
                 "MPI collectives take CPU tensors, not ", tensor.device());
-    const at::Tensor mine = tensor.contiguous();
-    const int64_t bytes = mine.numel() * mine.element_size();
-    at::Tensor all = at::empty({size_, mine.numel()}, mine.options());
-    char* out = static_cast<char*>(all.data_ptr());
-    const char* in = static_cast<const char*>(mine.data_ptr());
-    for (int64_t offset = 0; offset < bytes; offset += kMaxChunkBytes) {
-      const int64_t count = std::min(kMaxChunkBytes, bytes - offset);
-      std::vector<char> chunk(static_cast<size_t>(count) * size_);
-      Check(MPI_Allgather(in + offset, static_cast<int>(count), MPI_BYTE,
-                          chunk.data(), static_cast<int>(count), MPI_BYTE,
-                          MPI_COMM_WORLD),
+    const at::Tensor mine = tensor.contiguous().view({-1});
+    at::Tensor sum = at::empty_like(mine);
+    const int64_t element = mine.element_size();
+    const int64_t per_chunk = std::max<int64_t>(1, kChunkBytes / element);
+    for (int64_t first = 0; first < mine.numel(); first += per_chunk) {
+      const int64_t n = std::min(per_chunk, mine.numel() - first);
+      at::Tensor gathered = at::empty({size_, n}, mine.options());
+      Check(MPI_Allgather(mine.slice(0, first, first + n).data_ptr(),
+                          static_cast<int>(n * element), MPI_BYTE,
+                          gathered.data_ptr(), static_cast<int>(n * element),
+                          MPI_BYTE, MPI_COMM_WORLD),
             "MPI_Allgather");
-      for (int r = 0; r < size_; ++r) {
-        std::memcpy(out + r * bytes + offset, chunk.data() + r * count, count);
-      }
-    }
-    // Booleans: "sum" is a logical OR (any rank true).
-    at::Tensor sum = all[0].clone();
-    for (int r = 1; r < size_; ++r) {
-      if (sum.scalar_type() == at::kBool) {
-        sum.logical_or_(all[r]);
-      } else {
-        sum.add_(all[r]);
+      at::Tensor out = sum.slice(0, first, first + n);
+      out.copy_(gathered[0]);
+      for (int r = 1; r < size_; ++r) {
+        // Booleans: "sum" is a logical OR (any rank true).
+        if (out.scalar_type() == at::kBool) {
+          out.logical_or_(gathered[r]);
+        } else {
+          out.add_(gathered[r]);
+        }
       }
     }
     tensor.copy_(sum.view(tensor.sizes()));

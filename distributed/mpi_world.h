@@ -5,10 +5,12 @@
 // rank gathers every rank's tensor (MPI_Allgather of the raw bytes) and adds
 // them in rank order 0, 1, ..., W-1, so the result equals summing the ranks'
 // tensors in rank order, whatever MPI's reduction algorithm or the number of
-// nodes. The cost is W times the tensor's bytes received and held per rank,
-// instead of ~2x for a ring all-reduce: fine for the host values and CPU
-// gradients this path carries; CUDA gradients go through NCCL (a later
-// step of the multi-process work).
+// nodes. It works in 16 MiB chunks; the cost is W times the tensor's bytes
+// received per rank (instead of ~2(W-1)/W for a ring all-reduce) and W chunks
+// of scratch: fine for the host values and CPU gradients this path carries at
+// a few ranks; a reduce-scatter in rank order would bring the traffic down to
+// the ring's, and CUDA gradients are to go through NCCL (later steps of the
+// multi-process work).
 #ifndef SAM2_DISTRIBUTED_MPI_WORLD_H_
 #define SAM2_DISTRIBUTED_MPI_WORLD_H_
 

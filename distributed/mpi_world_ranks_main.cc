@@ -75,8 +75,10 @@ int main() {
     CheckAllReduce(world, 1000, dtype, 1);
     CheckAllReduce(world, 0, dtype, 2);  // empty
   }
-  // > 25 MB (the size of a gradient bucket): 7M floats.
+  // > 25 MB (the size of a gradient bucket): 7M floats, two all-reduce
+  // chunks of 16 MiB; and doubles with a partial last chunk.
   CheckAllReduce(world, 7'000'000, at::kFloat, 3);
+  CheckAllReduce(world, 2'500'001, at::kDouble, 6);
   // Non-contiguous: a transposed view is reduced in place.
   {
     at::Tensor base = Input(rank, 12, at::kFloat, 4).view({3, 4});
