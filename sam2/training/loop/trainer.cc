@@ -46,47 +46,15 @@ NamedTensors ModelState(torch::nn::Module& model,
   return state;
 }
 
-// Strict, except for keys matching `skipped` (left out when saving).
+// As the reference's _load_resuming_checkpoint: the shared state_dict loader,
+// strict except for the keys left out when saving.
 absl::Status LoadModelState(torch::nn::Module& model, const NamedTensors& state,
                             const std::vector<std::string>& skipped,
                             const std::string& source) {
-  std::map<std::string, at::Tensor> by_name(state.begin(), state.end());
-  std::vector<std::string> missing, wrong_shape;
-  std::vector<std::pair<at::Tensor, at::Tensor>> copies;
-  std::set<std::string> used;
-  auto visit = [&](const std::string& name, const at::Tensor& target) {
-    auto it = by_name.find(name);
-    if (it == by_name.end()) {
-      if (!checkpoint::MatchesAny(name, skipped)) missing.push_back(name);
-    } else if (it->second.sizes() != target.sizes()) {
-      wrong_shape.push_back(
-          absl::StrCat(name, " (file ", c10::str(it->second.sizes()),
-                       ", model ", c10::str(target.sizes()), ")"));
-    } else {
-      copies.emplace_back(target, it->second);
-    }
-    used.insert(name);
-  };
-  for (const auto& item : model.named_parameters(true)) {
-    visit(item.key(), item.value());
-  }
-  for (const auto& item : model.named_buffers(true)) {
-    visit(item.key(), item.value());
-  }
-  std::vector<std::string> unexpected;
-  for (const auto& [name, tensor] : state) {
-    if (!used.count(name)) unexpected.push_back(name);
-  }
-  if (!missing.empty() || !unexpected.empty() || !wrong_shape.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "checkpoint ", source, " does not match the model: missing keys [",
-        absl::StrJoin(missing, ", "), "], unexpected keys [",
-        absl::StrJoin(unexpected, ", "), "], wrong shapes [",
-        absl::StrJoin(wrong_shape, ", "), "]"));
-  }
-  c10::NoGradGuard no_grad;
-  for (auto& [target, value] : copies) target.copy_(value);
-  return absl::OkStatus();
+  checkpoint::LoadOptions options;
+  options.ignore_missing_keys = skipped;
+  return checkpoint::LoadStateDictIntoModel(model, state, options, source)
+      .status();
 }
 
 // Video ids of a batch, for naming the culprit of a non-finite loss.
