@@ -4,6 +4,10 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -40,11 +44,91 @@ constexpr int64_t kChunkBytes = int64_t{16} << 20;
   std::abort();
 }
 
+// Ends this process when one blocking collective has waited longer than the
+// timeout: a peer rank is gone (killed, crashed outside MPI's sight) or
+// stuck. Exiting non-zero makes mpirun (and srun --kill-on-bad-exit) end the
+// other ranks; ranks still waiting elsewhere time out the same way.
+class CollectiveWatchdog {
+ public:
+  explicit CollectiveWatchdog(int rank) : rank_(rank) {
+    thread_ = std::thread([this] { Watch(); });
+  }
+  ~CollectiveWatchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  void SetTimeout(double seconds) {
+    std::lock_guard<std::mutex> lock(mu_);
+    timeout_s_ = seconds;
+    cv_.notify_all();
+  }
+  void Enter(const char* what) {
+    std::lock_guard<std::mutex> lock(mu_);
+    what_ = what;
+    since_ = std::chrono::steady_clock::now();
+  }
+  void Leave() {
+    std::lock_guard<std::mutex> lock(mu_);
+    what_ = nullptr;
+  }
+
+ private:
+  void Watch() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stop_) {
+      // Checks a few times per timeout (at least once a second).
+      const double period =
+          timeout_s_ > 0 ? std::min(1.0, timeout_s_ / 4) : 1.0;
+      cv_.wait_for(lock, std::chrono::duration<double>(period));
+      if (stop_ || what_ == nullptr || timeout_s_ <= 0) continue;
+      const double waited = std::chrono::duration<double>(
+                                std::chrono::steady_clock::now() - since_)
+                                .count();
+      if (waited > timeout_s_) {
+        std::fprintf(stderr,
+                     "rank %d: %s has waited %.0f s for the other ranks "
+                     "(timeout %.0f s, distributed.timeout_mins): a rank is "
+                     "gone or stuck; ending this rank\n",
+                     rank_, what_, waited, timeout_s_);
+        std::fflush(nullptr);
+        std::_Exit(1);
+      }
+    }
+  }
+
+  const int rank_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  double timeout_s_ = 0;
+  const char* what_ = nullptr;
+  std::chrono::steady_clock::time_point since_;
+  std::thread thread_;
+};
+
 class MpiCollectives final : public Collectives {
  public:
   MpiCollectives(int rank, int size, int local_rank, int nodes)
-      : rank_(rank), size_(size), local_rank_(local_rank), nodes_(nodes) {}
+      : rank_(rank),
+        size_(size),
+        local_rank_(local_rank),
+        nodes_(nodes),
+        watchdog_(rank) {}
   ~MpiCollectives() override { MPI_Finalize(); }
+
+  void SetTimeoutSeconds(double seconds) override {
+    watchdog_.SetTimeout(seconds);
+  }
+
+  [[noreturn]] void Abort(int exit_code) override {
+    std::fflush(nullptr);
+    MPI_Abort(MPI_COMM_WORLD, exit_code);
+    std::_Exit(exit_code);
+  }
 
   int rank() const override { return rank_; }
   int world_size() const override { return size_; }
@@ -62,21 +146,30 @@ class MpiCollectives final : public Collectives {
     for (int64_t offset = 0; offset < total; offset += kMaxChunkBytes) {
       const int count =
           static_cast<int>(std::min(kMaxChunkBytes, total - offset));
-      Check(MPI_Bcast(bytes + offset, count, MPI_BYTE, root, MPI_COMM_WORLD),
-            "MPI_Bcast");
+      Blocking("MPI_Bcast", [&] {
+        return MPI_Bcast(bytes + offset, count, MPI_BYTE, root,
+                         MPI_COMM_WORLD);
+      });
     }
     if (!buffer.is_same(tensor)) tensor.copy_(buffer);
   }
 
-  void Barrier() override { Check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
+  void Barrier() override {
+    Blocking("MPI_Barrier", [] { return MPI_Barrier(MPI_COMM_WORLD); });
+  }
 
  private:
-  void Check(int code, const char* what) const {
+  // Runs one blocking MPI call under the watchdog and checks its result.
+  template <typename Call>
+  void Blocking(const char* what, Call call) {
+    watchdog_.Enter(what);
+    const int code = call();
+    watchdog_.Leave();
     if (code != MPI_SUCCESS) AbortOnMpiError(code, what, rank_);
   }
 
   // Every rank's copy of `tensor`, gathered chunk by chunk and summed in
-  // rank order into `tensor` (scratch: world_size x one chunk).
+  // the canonical order into `tensor` (scratch: world_size x one chunk).
   void AllReduceSumOne(at::Tensor& tensor) {
     if (tensor.numel() == 0) return;
     TORCH_CHECK(tensor.device().is_cpu(),
@@ -88,26 +181,28 @@ class MpiCollectives final : public Collectives {
     for (int64_t first = 0; first < mine.numel(); first += per_chunk) {
       const int64_t n = std::min(per_chunk, mine.numel() - first);
       at::Tensor gathered = at::empty({size_, n}, mine.options());
-      Check(MPI_Allgather(mine.slice(0, first, first + n).data_ptr(),
-                          static_cast<int>(n * element), MPI_BYTE,
-                          gathered.data_ptr(), static_cast<int>(n * element),
-                          MPI_BYTE, MPI_COMM_WORLD),
-            "MPI_Allgather");
-      at::Tensor out = sum.slice(0, first, first + n);
-      out.copy_(gathered[0]);
-      for (int r = 1; r < size_; ++r) {
+      Blocking("MPI_Allgather", [&] {
+        return MPI_Allgather(mine.slice(0, first, first + n).data_ptr(),
+                             static_cast<int>(n * element), MPI_BYTE,
+                             gathered.data_ptr(), static_cast<int>(n * element),
+                             MPI_BYTE, MPI_COMM_WORLD);
+      });
+      SumInCanonicalOrder(size_, [&](int into, int from) {
+        at::Tensor out = gathered[into];
         // Booleans: "sum" is a logical OR (any rank true).
         if (out.scalar_type() == at::kBool) {
-          out.logical_or_(gathered[r]);
+          out.logical_or_(gathered[from]);
         } else {
-          out.add_(gathered[r]);
+          out.add_(gathered[from]);
         }
-      }
+      });
+      sum.slice(0, first, first + n).copy_(gathered[0]);
     }
     tensor.copy_(sum.view(tensor.sizes()));
   }
 
   int rank_, size_, local_rank_, nodes_;
+  CollectiveWatchdog watchdog_;
 };
 
 }  // namespace

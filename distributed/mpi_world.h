@@ -3,14 +3,16 @@
 //
 // The float sums are deterministic and bitwise identical on every rank: each
 // rank gathers every rank's tensor (MPI_Allgather of the raw bytes) and adds
-// them in rank order 0, 1, ..., W-1, so the result equals summing the ranks'
-// tensors in rank order, whatever MPI's reduction algorithm or the number of
+// them in the canonical pairwise order of SumInCanonicalOrder (collectives.h)
+// over ranks 0..W-1, whatever MPI's reduction algorithm or the number of
 // nodes. It works in 16 MiB chunks; the cost is W times the tensor's bytes
 // received per rank (instead of ~2(W-1)/W for a ring all-reduce) and W chunks
-// of scratch: fine for the host values and CPU gradients this path carries at
-// a few ranks; a reduce-scatter in rank order would bring the traffic down to
-// the ring's, and CUDA gradients are to go through NCCL (later steps of the
-// multi-process work).
+// of scratch: fine for host values and CPU gradients at a few ranks; CUDA
+// gradients go through NCCL.
+//
+// Every blocking call runs under a watchdog: one that waits longer than the
+// timeout (SetTimeoutSeconds) ends the process with a message naming the rank
+// and the call, so a job whose peer is gone never waits forever.
 #ifndef SAM2_DISTRIBUTED_MPI_WORLD_H_
 #define SAM2_DISTRIBUTED_MPI_WORLD_H_
 

@@ -1,5 +1,5 @@
 // Run under mpirun by mpi_world_ranks_test.sh: every rank checks the
-// collectives against the rank-order sums it computes itself (every rank's
+// collectives against the canonical-order sums it computes itself (every rank's
 // input is a fixed function of the rank number), bitwise. Prints
 // "rank R of W: ok" or the first mismatch and exits 1.
 #include <ATen/ATen.h>
@@ -25,16 +25,20 @@ at::Tensor Input(int rank, int64_t n, at::ScalarType dtype, int seed) {
   return t.to(dtype);
 }
 
+// The canonical pairwise tree, written out recursively (independently of
+// SumInCanonicalOrder's stack): split at the largest power of two below n.
+at::Tensor TreeSum(int first, int n, int64_t size, at::ScalarType dtype,
+                   int seed) {
+  if (n == 1) return Input(first, size, dtype, seed).clone();
+  int m = 1;
+  while (m * 2 < n) m *= 2;
+  at::Tensor left = TreeSum(first, m, size, dtype, seed);
+  at::Tensor right = TreeSum(first + m, n - m, size, dtype, seed);
+  return dtype == at::kBool ? left.logical_or_(right) : left.add_(right);
+}
+
 at::Tensor RankOrderSum(int world, int64_t n, at::ScalarType dtype, int seed) {
-  at::Tensor sum = Input(0, n, dtype, seed).clone();
-  for (int r = 1; r < world; ++r) {
-    if (dtype == at::kBool) {
-      sum.logical_or_(Input(r, n, dtype, seed));
-    } else {
-      sum.add_(Input(r, n, dtype, seed));
-    }
-  }
-  return sum;
+  return TreeSum(0, world, n, dtype, seed);
 }
 
 int failures = 0;
@@ -53,7 +57,7 @@ void CheckAllReduce(Collectives& world, int64_t n, at::ScalarType dtype,
   const at::Tensor expected = RankOrderSum(world.world_size(), n, dtype, seed);
   Expect(at::equal(tensors[0], expected), rank,
          "AllReduceSum " + std::string(c10::toString(dtype)) + " of " +
-             std::to_string(n) + " differs from the rank-order sum");
+             std::to_string(n) + " differs from the canonical-order sum");
 }
 
 }  // namespace
