@@ -624,6 +624,12 @@ absl::Status ValidateExperiment(const LoadedExperiment& loaded,
     c.Choice<DistributedBackend>(e.distributed().backend(),
                                  "distributed.backend");
   }
+  if (e.distributed().has_comms_dtype()) {
+    c.Choice<AmpDtype>(e.distributed().comms_dtype(),
+                       "distributed.comms_dtype");
+  }
+  c.Require(e.distributed().timeout_mins() >= 0, "distributed.timeout_mins",
+            "must be >= 0 (0: no timeout)");
   // An unknown mode is reported above; the data checks then stop.
   const bool trains = mode.ok() && *mode != TrainerMode::kVal;
   const bool validates = mode.ok() && *mode != TrainerMode::kTrainOnly;

@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 namespace sam2::distributed {
 namespace {
 
@@ -19,6 +21,7 @@ class ReplicatedWorld final : public Collectives {
   }
   void Broadcast(at::Tensor&, int) override {}
   void Barrier() override {}
+  [[noreturn]] void Abort(int) override { std::abort(); }
 
  private:
   int n_;

@@ -5,12 +5,12 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
 #include <climits>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -147,8 +147,7 @@ class MpiCollectives final : public Collectives {
       const int count =
           static_cast<int>(std::min(kMaxChunkBytes, total - offset));
       Blocking("MPI_Bcast", [&] {
-        return MPI_Bcast(bytes + offset, count, MPI_BYTE, root,
-                         MPI_COMM_WORLD);
+        return MPI_Bcast(bytes + offset, count, MPI_BYTE, root, MPI_COMM_WORLD);
       });
     }
     if (!buffer.is_same(tensor)) tensor.copy_(buffer);

@@ -38,12 +38,20 @@ absl::StatusOr<std::unique_ptr<DataLoader>> DataLoader::Create(
     }
     plan_groups.push_back(std::move(mg));
   }
+  if (options.num_shards < 1 || options.shards_here < 1 ||
+      options.first_shard < 0 ||
+      options.first_shard + options.shards_here > options.num_shards) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "shards ", options.first_shard, "..",
+        options.first_shard + options.shards_here - 1, " are not among the ",
+        options.num_shards, " shards of the epoch"));
+  }
   MixedPlanOptions p;
   p.phases_per_epoch = options.phases_per_epoch;
   p.shuffle = options.shuffle;
   p.drop_last = options.drop_last;
-  p.rank = options.rank;
-  p.world_size = options.world_size;
+  p.rank = options.first_shard;
+  p.world_size = options.num_shards;
   p.shuffle_seed = options.shuffle_seed;
   p.repeat_factor_seed = options.repeat_factor_seed;
   p.mixing_seed = options.mixing_seed;
@@ -87,17 +95,41 @@ DataLoader::~DataLoader() {
   for (std::thread& t : workers_) t.join();
 }
 
+absl::StatusOr<std::vector<PlannedBatch>> DataLoader::Plan(
+    int64_t epoch) const {
+  const int here = options_.shards_here;
+  std::vector<std::vector<PlannedBatch>> shards;
+  for (int k = 0; k < here; ++k) {
+    MixedPlanOptions shard = plan_options_;
+    shard.rank = options_.first_shard + k;
+    absl::StatusOr<std::vector<PlannedBatch>> plan =
+        PlanEpoch(plan_groups_, shard, epoch);
+    if (!plan.ok()) return plan.status();
+    shards.push_back(std::move(*plan));
+  }
+  if (here == 1) return std::move(shards[0]);
+  // Every shard has the same number of batches (PlanEpoch pads as
+  // DistributedSampler does).
+  std::vector<PlannedBatch> interleaved;
+  interleaved.reserve(shards[0].size() * here);
+  for (size_t b = 0; b < shards[0].size(); ++b) {
+    for (int k = 0; k < here; ++k) {
+      CHECK_EQ(shards[k].size(), shards[0].size());
+      interleaved.push_back(std::move(shards[k][b]));
+    }
+  }
+  return interleaved;
+}
+
 absl::StatusOr<int64_t> DataLoader::NumBatches(int64_t epoch) const {
-  absl::StatusOr<std::vector<PlannedBatch>> plan =
-      PlanEpoch(plan_groups_, plan_options_, epoch);
+  absl::StatusOr<std::vector<PlannedBatch>> plan = Plan(epoch);
   if (!plan.ok()) return plan.status();
   return static_cast<int64_t>(plan->size());
 }
 
 absl::Status DataLoader::StartEpoch(int64_t epoch, int64_t start_batch) {
   if (epoch < 0) return absl::InvalidArgumentError("negative epoch");
-  absl::StatusOr<std::vector<PlannedBatch>> plan =
-      PlanEpoch(plan_groups_, plan_options_, epoch);
+  absl::StatusOr<std::vector<PlannedBatch>> plan = Plan(epoch);
   if (!plan.ok()) return plan.status();
   if (start_batch < 0 || start_batch > static_cast<int64_t>(plan->size())) {
     return absl::OutOfRangeError(absl::StrCat("batch ", start_batch,
@@ -182,8 +214,7 @@ absl::StatusOr<std::optional<BatchedVideoDatapoint>> DataLoader::Next() {
 
 absl::StatusOr<BatchedVideoDatapoint> DataLoader::LoadBatch(
     int64_t epoch, int64_t batch_index) const {
-  absl::StatusOr<std::vector<PlannedBatch>> plan =
-      PlanEpoch(plan_groups_, plan_options_, epoch);
+  absl::StatusOr<std::vector<PlannedBatch>> plan = Plan(epoch);
   if (!plan.ok()) return plan.status();
   if (batch_index < 0 || batch_index >= static_cast<int64_t>(plan->size())) {
     return absl::OutOfRangeError(absl::StrCat("batch ", batch_index,
@@ -198,6 +229,9 @@ absl::StatusOr<BatchedVideoDatapoint> DataLoader::BuildBatch(
     uint64_t generation) const {
   try {
     const DatasetGroup& group = groups_[batch.group];
+    const int64_t shard =
+        options_.first_shard + batch_index % options_.shards_here;
+    const int64_t shard_batch = batch_index / options_.shards_here;
     std::vector<VideoDatapoint> samples;
     samples.reserve(batch.indices.size());
     for (size_t j = 0; j < batch.indices.size(); ++j) {
@@ -206,8 +240,8 @@ absl::StatusOr<BatchedVideoDatapoint> DataLoader::BuildBatch(
         return absl::CancelledError("batch abandoned");
       }
       SampleContext ctx(SeedFrom({options_.seed, static_cast<uint64_t>(epoch),
-                                  static_cast<uint64_t>(options_.rank),
-                                  static_cast<uint64_t>(batch_index), j}),
+                                  static_cast<uint64_t>(shard),
+                                  static_cast<uint64_t>(shard_batch), j}),
                         warn_, &stats_);
       absl::StatusOr<VideoDatapoint> sample =
           group.dataset->Get(batch.indices[j], ctx);

@@ -7,10 +7,18 @@
 //  - Worker threads build whole batches (load, sample, transform, collate)
 //    ahead of the consumer, at most `prefetch_batches` beyond the one Next()
 //    returns next; Next() delivers them in plan order.
-//  - Every random draw of item j of batch b of epoch e on rank r comes from
-//    SeedFrom({seed, e, r, b, j}): batches depend neither on the number of
-//    workers nor on timing, and a run resumed at (epoch, batch) continues
-//    with exactly the batches it would have seen.
+//  - The epoch is split into `num_shards` shards, as DistributedSampler
+//    splits it over that many replicas. A loader delivers the shards
+//    first_shard .. first_shard + shards_here - 1 interleaved: delivery
+//    index i is batch i / shards_here of shard first_shard + i % shards_here.
+//    A training rank owns the shards of its micro-batch slots (so the data
+//    of a slot does not depend on how many ranks share the slots); a plain
+//    one-rank-one-shard loader has shards_here = 1, first_shard = rank.
+//  - Every random draw of item j of batch b of shard s in epoch e comes from
+//    SeedFrom({seed, e, s, b, j}): batches depend neither on the number of
+//    workers, nor on timing, nor on which rank loads the shard, and a run
+//    resumed at (epoch, batch) continues with exactly the batches it would
+//    have seen.
 //  - A batch that cannot be built (training: its samples ran out of
 //    replacements; evaluation: any bad sample) is returned by Next() as an
 //    error in its turn; the loader then moves on to the next batch.
@@ -56,8 +64,11 @@ struct LoaderOptions {
   int prefetch_batches = 4;
   // Base of every per-sample seed.
   uint64_t seed = 0;
-  int rank = 0;
-  int world_size = 1;
+  // Shards of the epoch (DistributedSampler's num_replicas) and the ones
+  // this loader delivers, interleaved (see the file comment).
+  int num_shards = 1;
+  int first_shard = 0;
+  int shards_here = 1;
   bool shuffle = true;
   // Drop each dataset's last partial batch.
   bool drop_last = true;
@@ -101,7 +112,8 @@ class DataLoader {
   // FailedPrecondition before StartEpoch; a batch that could not be built.
   absl::StatusOr<std::optional<BatchedVideoDatapoint>> Next();
 
-  // Batches in the current epoch / in `epoch` on this rank.
+  // Batches in the current epoch / in `epoch` delivered by this loader
+  // (shards_here x the batches of one shard).
   int64_t num_batches() const;
   absl::StatusOr<int64_t> NumBatches(int64_t epoch) const;
   LoaderPosition position() const;
@@ -117,6 +129,8 @@ class DataLoader {
   DataLoader(std::vector<DatasetGroup> groups, LoaderOptions options,
              std::vector<MixedGroup> plan_groups,
              MixedPlanOptions plan_options);
+  // The delivery plan of `epoch`: this loader's shards, interleaved.
+  absl::StatusOr<std::vector<PlannedBatch>> Plan(int64_t epoch) const;
   absl::StatusOr<BatchedVideoDatapoint> BuildBatch(int64_t epoch,
                                                    int64_t batch_index,
                                                    const PlannedBatch& batch,

@@ -61,13 +61,14 @@ std::shared_ptr<const SampleSource> Dataset(const std::string& dir,
 
 std::unique_ptr<DataLoader> MakeLoader(
     std::shared_ptr<const SampleSource> dataset, int workers, int batch = 2,
-    int rank = 0, int world = 1) {
+    int rank = 0, int world = 1, int shards_here = 1) {
   LoaderOptions o;
   o.num_workers = workers;
   o.prefetch_batches = 3;
   o.seed = 123;
-  o.rank = rank;
-  o.world_size = world;
+  o.first_shard = rank;
+  o.num_shards = world;
+  o.shards_here = shards_here;
   o.on_warning = [](const std::string&) {};
   auto loader = DataLoader::Create({{dataset, batch, true}}, o);
   EXPECT_TRUE(loader.ok()) << loader.status();
@@ -192,6 +193,39 @@ TEST(DataLoaderTest, RanksGetDisjointEqualShares) {
   EXPECT_EQ(both.size(), static_cast<size_t>(kVideos));
 }
 
+// A rank holding micro-batch slots 0 and 1 of a 4-slot step delivers, in
+// turn, exactly the batches (bitwise, augmentations included) that two
+// ranks holding one slot each would: a slot's data does not depend on the
+// rank that loads it.
+TEST(DataLoaderTest, SeveralShardsInterleaveExactlyAsSeparateLoaders) {
+  const std::string dir = MakeData("slots");
+  auto dataset = Dataset(dir);
+  for (int workers : {0, 2}) {
+    auto both = MakeLoader(dataset, workers, /*batch=*/1, /*rank=*/2,
+                           /*world=*/4, /*shards_here=*/2);
+    auto shard2 = MakeLoader(dataset, 1, 1, 2, 4);
+    auto shard3 = MakeLoader(dataset, 1, 1, 3, 4);
+    ASSERT_TRUE(both->StartEpoch(1).ok());
+    ASSERT_TRUE(shard2->StartEpoch(1).ok());
+    ASSERT_TRUE(shard3->StartEpoch(1).ok());
+    const auto interleaved = Drain(*both);
+    const auto a = Drain(*shard2), b = Drain(*shard3);
+    ASSERT_EQ(a.size(), b.size());
+    ASSERT_GT(a.size(), 0u);
+    ASSERT_EQ(interleaved.size(), 2 * a.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_TRUE(Equal(interleaved[2 * i], a[i])) << i;
+      EXPECT_TRUE(Equal(interleaved[2 * i + 1], b[i])) << i;
+    }
+    EXPECT_FALSE(Equal(a[0], b[0]));
+    // Resuming at delivery index 3 (shard 3's batch 1).
+    ASSERT_TRUE(both->StartEpoch(1, 3).ok());
+    auto next = both->Next();
+    ASSERT_TRUE(next.ok() && next->has_value());
+    EXPECT_TRUE(Equal(**next, b[1]));
+  }
+}
+
 TEST(DataLoaderTest, MixedGroupsKeepTheirBatchSizes) {
   const std::string dir = MakeData("mixed");
   LoaderOptions o;
@@ -282,8 +316,11 @@ TEST(DataLoaderTest, MisuseAndShutdown) {
   bad.prefetch_batches = 0;
   EXPECT_FALSE(DataLoader::Create({{Dataset(dir), 1, true}}, bad).ok());
   bad = LoaderOptions();
-  bad.rank = 3;
-  bad.world_size = 2;
+  bad.first_shard = 3;
+  bad.num_shards = 2;
+  EXPECT_FALSE(DataLoader::Create({{Dataset(dir), 1, true}}, bad).ok());
+  bad.first_shard = 1;
+  bad.shards_here = 2;
   EXPECT_FALSE(DataLoader::Create({{Dataset(dir), 1, true}}, bad).ok());
 }
 

@@ -122,8 +122,7 @@ absl::StatusOr<std::unique_ptr<data::Transform>> BuildOne(
       o.log_warning = a.log_warning();
       o.num_tentatives = a.num_tentatives();
       SAM2_ASSIGN_OR_RETURN_CONTEXT(
-          o.image_interpolation,
-          ImageInterpolationOf(a.image_interpolation()),
+          o.image_interpolation, ImageInterpolationOf(a.image_interpolation()),
           path + ".random_affine.image_interpolation");
       return wrap(data::RandomAffine::Create(o));
     }
@@ -233,8 +232,9 @@ absl::StatusOr<std::unique_ptr<data::DataLoader>> BuildDataLoader(
   options.num_workers = config.num_workers();
   options.prefetch_batches = config.prefetch_batches();
   options.seed = context.seed;
-  options.rank = context.rank;
-  options.world_size = context.world_size;
+  options.num_shards = context.num_shards;
+  options.first_shard = context.first_shard;
+  options.shards_here = context.shards_here;
   options.shuffle = config.shuffle();
   options.drop_last = config.drop_last();
   options.phases_per_epoch = config.phases_per_epoch();

@@ -18,8 +18,12 @@ namespace sam2::training {
 
 struct DataBuildContext {
   uint64_t seed = 0;
-  int rank = 0;
-  int world_size = 1;
+  // The epoch's shards (DistributedSampler replicas) and the consecutive
+  // ones this rank loads, interleaved: training gives each rank the shards
+  // of its micro-batch slots, validation one shard per rank.
+  int num_shards = 1;
+  int first_shard = 0;
+  int shards_here = 1;
   // Where warnings about skipped samples go.
   data::WarningSink on_warning;
 };

@@ -57,6 +57,18 @@ TrainerOptions TrainerOptionsFromConfig(const config::Experiment& e,
       e.checkpoint().skip_saving_parameters().begin(),
       e.checkpoint().skip_saving_parameters().end());
   o.stop_after_steps = run.stop_after_steps;
+  if (e.data().has_train() && e.data().train().datasets_size() > 0) {
+    o.micro_batch_size = e.data().train().datasets(0).batch_size();
+  }
+  o.find_unused_parameters = e.distributed().find_unused_parameters();
+  if (e.distributed().has_comms_dtype()) {
+    // Validated with the config.
+    o.comms_dtype = AmpScalarType(
+        *config::ParseChoice<config::AmpDtype>(e.distributed().comms_dtype()));
+  }
+  o.allow_global_batch_change = e.checkpoint().allow_global_batch_change();
+  // Ranks compare their resolved configs before training.
+  o.agreement.emplace_back("resolved config", config::ToText(e));
   return o;
 }
 
@@ -161,6 +173,7 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
   if (e.trainer().blas_threads() > 0)
     SetBlasThreads(e.trainer().blas_threads());
 
+  world.SetTimeoutSeconds(60.0 * e.distributed().timeout_mins());
   const std::string& root = e.launcher().experiment_log_dir();
   SAM2_ASSIGN_OR_RETURN(std::unique_ptr<RunLog> log,
                         RunLog::Open(e.logging().log_dir(), world.rank()));
@@ -253,8 +266,12 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
   // Data.
   DataBuildContext context;
   context.seed = static_cast<uint64_t>(e.trainer().seed_value());
-  context.rank = world.rank();
-  context.world_size = world.world_size();
+  // Training: rank r loads the shards of its micro-batch slots r A ..
+  // r A + A - 1 of W A; validation: one shard per rank.
+  const int accumulation = e.optim().gradient_accumulation_steps();
+  context.num_shards = world.world_size() * accumulation;
+  context.first_shard = world.rank() * accumulation;
+  context.shards_here = accumulation;
   RunLog* log_ptr = log.get();
   context.on_warning = [log_ptr](const std::string& m) { log_ptr->Warning(m); };
   std::unique_ptr<LoaderBatchSource> train_data, val_data;
@@ -264,8 +281,12 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
     train_data = std::make_unique<LoaderBatchSource>(std::move(loader));
   }
   if (e.data().has_val() && mode != config::TrainerMode::kTrainOnly) {
-    SAM2_ASSIGN_OR_RETURN(auto loader,
-                          BuildDataLoader(e.data().val(), context, "data.val"));
+    DataBuildContext val_context = context;
+    val_context.num_shards = world.world_size();
+    val_context.first_shard = world.rank();
+    val_context.shards_here = 1;
+    SAM2_ASSIGN_OR_RETURN(
+        auto loader, BuildDataLoader(e.data().val(), val_context, "data.val"));
     val_data = std::make_unique<LoaderBatchSource>(std::move(loader));
   }
 

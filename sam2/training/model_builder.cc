@@ -303,7 +303,7 @@ absl::StatusOr<LossDict> Sam2TrainTask::Forward(
                          device_.autocast_dtype);
   const std::vector<modeling::FrameOutput> outputs = model_->forward(input);
   MultiStepMultiMasksAndIous loss(loss_);
-  return loss.Compute(ToLossInputs(outputs), batch.masks);
+  return loss.Compute(ToLossInputs(outputs), batch.masks, num_objects_);
 }
 
 }  // namespace sam2::training

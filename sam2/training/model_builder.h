@@ -38,12 +38,16 @@ class Sam2TrainTask : public TrainTask {
   void SeedStep(uint64_t seed) override { model_->set_seed(seed); }
   absl::StatusOr<LossDict> Forward(
       const data::BatchedVideoDatapoint& batch) override;
+  void SetNumObjects(double num_objects) override {
+    num_objects_ = num_objects;
+  }
   SAM2Train& sam2() { return model_; }
 
  private:
   SAM2Train model_;
   MultiStepMultiMasksAndIousOptions loss_;
   TaskDeviceOptions device_;
+  double num_objects_ = -1;  // <= 0: each batch's own
 };
 
 }  // namespace sam2::training

@@ -42,6 +42,10 @@ absl::Status TorchCheckpointStore::Save(const std::string& path,
   put_int("nonfinite_skipped", c.nonfinite_skipped);
   trainer.Set("time_elapsed",
               Value::Tensor(at::scalar_tensor(c.time_elapsed, at::kDouble)));
+  // The world that wrote the checkpoint (0: unknown).
+  put_int("world_size", c.world_size);
+  put_int("gradient_accumulation_steps", c.gradient_accumulation_steps);
+  put_int("global_batch", c.global_batch);
   if (c.loss_scale > 0) {
     trainer.Set("loss_scale",
                 Value::Tensor(at::scalar_tensor(c.loss_scale, at::kDouble)));
@@ -95,6 +99,18 @@ absl::StatusOr<TrainerCheckpoint> TorchCheckpointStore::Load(
     absl::StatusOr<int64_t> v = GetInt(*trainer, key, path);
     if (!v.ok()) return v.status();
     *field = *v;
+  }
+  // Checkpoints from before the world was recorded leave it unknown (0).
+  for (auto [key, field] :
+       std::initializer_list<std::pair<const char*, int64_t*>>{
+           {"world_size", &c.world_size},
+           {"gradient_accumulation_steps", &c.gradient_accumulation_steps},
+           {"global_batch", &c.global_batch}}) {
+    if (trainer->Find(key) != nullptr) {
+      absl::StatusOr<int64_t> v = GetInt(*trainer, key, path);
+      if (!v.ok()) return v.status();
+      *field = *v;
+    }
   }
   const Value* elapsed = trainer->Find("time_elapsed");
   if (elapsed != nullptr && elapsed->kind() == Value::Kind::kTensor) {

@@ -27,6 +27,14 @@ uint64_t StepSeed(int64_t seed_value, int rank, int64_t step,
                   static_cast<uint64_t>(stream)});
 }
 
+uint64_t SlotSeed(int64_t seed_value, int64_t epoch, int64_t step, int64_t slot,
+                  SeedStream stream) {
+  // A tag keeps these apart from StepSeed's streams.
+  return MixSeed({static_cast<uint64_t>(seed_value), 0x736c6f74ULL,
+                  static_cast<uint64_t>(epoch), static_cast<uint64_t>(step),
+                  static_cast<uint64_t>(slot), static_cast<uint64_t>(stream)});
+}
+
 uint64_t ModelInitSeed(int64_t seed_value) {
   return MixSeed({static_cast<uint64_t>(seed_value),
                   static_cast<uint64_t>(SeedStream::kModelInit)});

@@ -29,6 +29,11 @@ uint64_t MixSeed(std::initializer_list<uint64_t> parts);
 uint64_t StepSeed(int64_t seed_value, int rank, int64_t step,
                   SeedStream stream);
 
+// The seed of micro-batch slot `slot` of optimizer step `step` (in `epoch`):
+// what a slot draws does not depend on the rank that computes it.
+uint64_t SlotSeed(int64_t seed_value, int64_t epoch, int64_t step, int64_t slot,
+                  SeedStream stream);
+
 // The seed of the model's initialisation: (seed_value) only, not the rank,
 // so every rank builds the same initial weights. The reference seeds with
 // (seed_value + rank) * max_epochs before building the model and lets DDP

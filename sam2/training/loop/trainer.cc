@@ -16,8 +16,10 @@
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
 #include "base/torch_errors.h"
+#include "distributed/agreement.h"
 #include "sam2/checkpoint/state_dict.h"
 #include "sam2/training/loop/atomic_file.h"
+#include "sam2/training/loop/gradient_sync.h"
 #include "sam2/training/loop/seeding.h"
 
 namespace sam2::training {
@@ -120,11 +122,31 @@ Trainer::Trainer(TrainerOptions options, TrainerParts parts)
   TORCH_CHECK(parts_.log != nullptr, "Trainer needs a run log");
   TORCH_CHECK(parts_.collectives != nullptr, "Trainer needs collectives");
   TORCH_CHECK(options_.gradient_accumulation_steps >= 1);
+  if (parts_.optimizer != nullptr) {
+    GradientSyncOptions sync;
+    sync.bucket_bytes = options_.bucket_bytes;
+    sync.comms_dtype = options_.comms_dtype;
+    sync.find_unused_parameters = options_.find_unused_parameters;
+    sync_ = std::make_unique<GradientSync>(parts_.optimizer->NamedParameters(),
+                                           sync);
+  }
+}
+
+Trainer::~Trainer() = default;
+
+std::vector<std::pair<std::string, at::Tensor>>
+TrainOptimizer::NamedParameters() {
+  std::vector<std::pair<std::string, at::Tensor>> named;
+  for (at::Tensor& p : Parameters()) {
+    named.emplace_back(absl::StrCat("parameter ", named.size()), p);
+  }
+  return named;
 }
 
 absl::Status Trainer::Run() {
   process_start_ = Now();
   SAM2_RETURN_IF_ERROR(MaybeResume());
+  SAM2_RETURN_IF_ERROR(StartWorld());
   elapsed_at_start_ = state_.time_elapsed;
   if (options_.mode == config::TrainerMode::kVal) return ValEpoch(state_.epoch);
   if (parts_.optimizer == nullptr || parts_.train_data == nullptr) {
@@ -208,6 +230,7 @@ absl::Status Trainer::MaybeResume() {
                                 : absl::StrCat("cannot resume from ", path));
   }
   TrainerCheckpoint checkpoint = *std::move(loaded);
+  SAM2_RETURN_IF_ERROR(CheckResumedWorld(checkpoint, path));
   SAM2_RETURN_IF_ERROR(LoadModelState(parts_.task->model(), checkpoint.model,
                                       options_.skip_saving_parameters, path));
   if (parts_.optimizer != nullptr) {
@@ -215,9 +238,7 @@ absl::Status Trainer::MaybeResume() {
         parts_.optimizer->LoadState(checkpoint.optimizer),
         "optimizer state in ", path);
   }
-  state_ = std::move(checkpoint);
-  state_.model.clear();
-  state_.optimizer.clear();
+  state_ = static_cast<const TrainProgress&>(checkpoint);
   if (parts_.grad_scaler != nullptr && state_.loss_scale > 0) {
     parts_.grad_scaler->Restore(state_.loss_scale,
                                 state_.loss_scale_growth_tracker);
@@ -229,13 +250,103 @@ absl::Status Trainer::MaybeResume() {
   return absl::OkStatus();
 }
 
+absl::Status Trainer::CheckResumedWorld(const TrainerCheckpoint& checkpoint,
+                                        const std::string& path) {
+  const int64_t world = parts_.collectives->world_size();
+  const int64_t a = options_.gradient_accumulation_steps;
+  if (checkpoint.world_size <= 0 ||
+      checkpoint.gradient_accumulation_steps <= 0) {
+    return absl::OkStatus();  // written before the world was recorded
+  }
+  const int64_t saved_slots =
+      checkpoint.world_size * checkpoint.gradient_accumulation_steps;
+  const std::string saved = absl::StrCat(checkpoint.world_size, " rank(s) x ",
+                                         checkpoint.gradient_accumulation_steps,
+                                         " accumulation step(s)");
+  const std::string now =
+      absl::StrCat(world, " rank(s) x ", a, " accumulation step(s)");
+  if (saved_slots == total_slots()) {
+    if (checkpoint.world_size != world) {
+      parts_.log->Info(absl::StrCat(path, " was written by ", saved,
+                                    "; continuing on ", now, ": the same ",
+                                    saved_slots,
+                                    " micro-batch slots per step, so the "
+                                    "same trajectory"));
+    }
+    return absl::OkStatus();
+  }
+  const std::string change = absl::StrCat(
+      path, " was written by ", saved, " (", saved_slots,
+      " micro-batch slots per step",
+      checkpoint.global_batch > 0
+          ? absl::StrCat(", a global batch of ", checkpoint.global_batch)
+          : "",
+      "), this run has ", now, " (", total_slots(),
+      " slots): the global batch, and with it the learning dynamics and "
+      "the position in the epoch, would change");
+  if (!options_.allow_global_batch_change) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        change, ". Keep ranks x trainer.gradient_accumulation_steps = ",
+        saved_slots, ", or set checkpoint.allow_global_batch_change: true"));
+  }
+  parts_.log->Warning(absl::StrCat(change,
+                                   " (allowed by "
+                                   "checkpoint.allow_global_batch_change)"));
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::StartWorld() {
+  distributed::Collectives& world = *parts_.collectives;
+  if (world.world_size() == 1) return absl::OkStatus();
+  torch::nn::Module& model = parts_.task->model();
+  std::string parameters;
+  for (const auto& [name, tensor] : checkpoint::ModelStateDict(model)) {
+    absl::StrAppend(&parameters, name, " ", c10::toString(tensor.scalar_type()),
+                    " [", absl::StrJoin(tensor.sizes(), ","), "]\n");
+  }
+  std::vector<distributed::AgreementItem> items;
+  for (const auto& [what, value] : options_.agreement) {
+    items.push_back({what, value});
+  }
+  items.push_back(
+      {"model parameters and buffers (names, types, shapes)", parameters});
+  items.push_back({"resume position",
+                   absl::StrCat("epoch ", state_.epoch, ", batch ",
+                                state_.next_batch, ", step ", state_.step)});
+  if (parts_.train_data != nullptr) {
+    items.push_back({"training batches per epoch",
+                     absl::StrCat(parts_.train_data->batches_per_epoch())});
+  }
+  if (parts_.val_data != nullptr) {
+    items.push_back({"validation batches per epoch",
+                     absl::StrCat(parts_.val_data->batches_per_epoch())});
+  }
+  SAM2_RETURN_IF_ERROR(distributed::AgreeAcrossRanks(world, items));
+  // As DDP: every rank starts from rank 0's parameters and buffers.
+  c10::NoGradGuard no_grad;
+  for (auto& [name, tensor] : checkpoint::ModelStateDict(model)) {
+    at::Tensor t = tensor;
+    world.Broadcast(t, 0);
+  }
+  parts_.log->Info(absl::StrCat(
+      "Ranks agree on the config, the model, the resume position and the "
+      "data; ",
+      world.world_size(), " x ", options_.gradient_accumulation_steps, " = ",
+      total_slots(), " micro-batch slots per step"));
+  return absl::OkStatus();
+}
+
 absl::Status Trainer::TrainEpoch() {
   BatchSource& data = *parts_.train_data;
-  if (absl::Status s = data.Start(state_.epoch, state_.next_batch); !s.ok()) {
+  if (absl::Status s =
+          data.Start(state_.epoch,
+                     state_.next_batch * options_.gradient_accumulation_steps);
+      !s.ok()) {
     return s;
   }
-  const int64_t batches = data.batches_per_epoch();
-  if (batches <= 0) {
+  SAM2_ASSIGN_OR_RETURN(const int64_t steps,
+                        StepsPerEpoch(data.batches_per_epoch()));
+  if (steps <= 0) {
     return absl::FailedPreconditionError(
         "the training data yields no batch: check the dataset and batch size "
         "(with drop_last, a dataset needs at least batch_size videos per "
@@ -245,7 +356,7 @@ absl::Status Trainer::TrainEpoch() {
   epoch_loss_sums_.clear();
   epoch_loss_steps_ = 0;
   while (true) {
-    absl::StatusOr<bool> more = TrainStep(batches);
+    absl::StatusOr<bool> more = TrainStep(steps);
     if (!more.ok()) return more.status();
     if (!*more || stopped_) break;
   }
@@ -271,45 +382,92 @@ absl::Status Trainer::TrainEpoch() {
   return parts_.log->AppendStats("train_stats.json", stats);
 }
 
-absl::StatusOr<bool> Trainer::TrainStep(int64_t batches_per_epoch) {
-  const int64_t first_batch = state_.next_batch;
-  if (first_batch >= batches_per_epoch) return false;
-  distributed::Collectives& world = *parts_.collectives;
-  TrainOptimizer& optimizer = *parts_.optimizer;
-  const int rank = world.rank();
-
-  SeedTorch(
-      StepSeed(options_.seed_value, rank, state_.step, SeedStream::kTorch));
-  parts_.task->SeedStep(
-      StepSeed(options_.seed_value, rank, state_.step, SeedStream::kPrompts));
-  optimizer.ZeroGrad();
-
-  const int64_t accumulation = options_.gradient_accumulation_steps;
-  double data_seconds = 0, compute_seconds = 0;
-  int64_t micro_batches = 0;
-  int64_t samples = 0;  // videos (or images) in this step's batches
-  bool finite = true;
+struct Trainer::StepWork {
+  int64_t first_batch = 0;  // the step's index within its epoch
+  std::vector<data::BatchedVideoDatapoint> batches;  // one per local slot
+  double data_seconds = 0, compute_seconds = 0, sync_seconds = 0;
+  int64_t samples = 0;     // videos (or images) in this rank's batches
+  bool finite = true;      // every local slot's loss
+  bool all_finite = true;  // every slot's of every rank
   std::string culprit;
-  std::map<std::string, double> loss_values;
-  for (int64_t k = 0; k < accumulation; ++k) {
+  std::map<std::string, double> loss_values;  // mean over the local slots
+  double grad_norm = NAN;
+  double where = 0;
+};
+
+int64_t Trainer::total_slots() const {
+  return static_cast<int64_t>(parts_.collectives->world_size()) *
+         options_.gradient_accumulation_steps;
+}
+
+absl::StatusOr<int64_t> Trainer::StepsPerEpoch(int64_t batches) const {
+  const int64_t a = options_.gradient_accumulation_steps;
+  if (batches % a != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the training data delivers ", batches, " batches per epoch on rank ",
+        parts_.collectives->rank(), ", not a multiple of the ", a,
+        " micro-batch slots of a step (gradient_accumulation_steps)"));
+  }
+  return batches / a;
+}
+
+absl::StatusOr<bool> Trainer::LoadStepBatches(StepWork& work) {
+  const int64_t a = options_.gradient_accumulation_steps;
+  work.batches.clear();
+  for (int64_t k = 0; k < a; ++k) {
     const double t0 = Now();
     absl::StatusOr<std::optional<data::BatchedVideoDatapoint>> batch =
         parts_.train_data->Next();
+    work.data_seconds += Now() - t0;
     if (!batch.ok()) return batch.status();
-    const double t1 = Now();
-    data_seconds += t1 - t0;
-    if (!batch->has_value()) break;
-    state_.next_batch += 1;
-    ++micro_batches;
-    samples += (*batch)->num_videos();
+    if (!batch->has_value()) {
+      if (k == 0) return false;
+      return absl::InternalError(
+          absl::StrCat("the training data ended in the middle of step ",
+                       state_.step + 1, " (", k, " of ", a, " micro-batches)"));
+    }
+    work.samples += (*batch)->num_videos();
+    work.batches.push_back(std::move(**batch));
+  }
+  return true;
+}
+
+absl::Status Trainer::GatherGradients(StepWork& work) {
+  distributed::Collectives& world = *parts_.collectives;
+  const int64_t a = options_.gradient_accumulation_steps;
+  const double t0 = Now();
+  // The loss's num_objects: the mean over every slot of the step (the
+  // reference averages it over ranks), at least 1.
+  {
+    double local = 0;
+    for (const auto& batch : work.batches) {
+      local += parts_.task->LocalNumObjects(batch);
+    }
+    std::vector<at::Tensor> total = {at::full({1}, local, at::kDouble)};
+    world.AllReduceSum(total);
+    parts_.task->SetNumObjects(std::max(
+        1.0, total[0].item<double>() / static_cast<double>(total_slots())));
+  }
+  parts_.optimizer->ZeroGrad();
+  SlotGradients slots(parts_.optimizer->Parameters());
+  const double loss_scale =
+      parts_.grad_scaler != nullptr ? parts_.grad_scaler->scale() : 1.0;
+  for (int64_t k = 0; k < a; ++k) {
+    const int64_t slot = world.rank() * a + k;
+    SeedTorch(SlotSeed(options_.seed_value, state_.epoch, state_.step, slot,
+                       SeedStream::kTorch));
+    parts_.task->SeedStep(SlotSeed(options_.seed_value, state_.epoch,
+                                   state_.step, slot, SeedStream::kPrompts));
+    const data::BatchedVideoDatapoint& batch =
+        work.batches[static_cast<size_t>(k)];
     // LibTorch's exceptions (shape errors, out of memory) end the run as a
     // Status naming the step, never as an uncaught exception.
     const std::string where_text =
         absl::StrCat("step ", state_.step + 1, " (epoch ", state_.epoch,
-                     ", batch ", state_.next_batch - 1, ")");
+                     ", batch ", work.first_batch, ", slot ", slot, ")");
     SAM2_ASSIGN_OR_RETURN(LossDict losses,
                           base::CallCatchingTorchErrors(where_text, [&] {
-                            return parts_.task->Forward(**batch);
+                            return parts_.task->Forward(batch);
                           }));
     auto core = losses.find(kCoreLoss);
     if (core == losses.end()) {
@@ -317,44 +475,53 @@ absl::StatusOr<bool> Trainer::TrainStep(int64_t batches_per_epoch) {
     }
     const double core_value = core->second.item<double>();
     if (std::isfinite(core_value)) {
-      const double loss_scale =
-          parts_.grad_scaler != nullptr ? parts_.grad_scaler->scale() : 1.0;
+      // Slots are summed unscaled and averaged once after the sync, so that
+      // the sum does not depend on how slots are spread over ranks.
       SAM2_RETURN_IF_ERROR(base::CallCatchingTorchErrors(
           absl::StrCat(where_text, ", backward"), [&] {
-            (core->second * (loss_scale / static_cast<double>(accumulation)))
-                .backward();
+            if (loss_scale == 1.0) {
+              core->second.backward();
+            } else {
+              (core->second * loss_scale).backward();
+            }
           }));
-    } else if (finite) {
-      finite = false;
-      culprit = VideoIds(**batch);
+    } else if (work.finite) {
+      work.finite = false;
+      work.culprit = VideoIds(batch);
     }
+    slots.AddSlot();
     for (const auto& [name, value] : losses) {
-      loss_values[name] += value.item<double>() / accumulation;
+      work.loss_values[name] += value.item<double>() / static_cast<double>(a);
     }
-    compute_seconds += Now() - t1;
   }
-  if (micro_batches == 0) return false;
+  slots.Finish();
+  work.batches.clear();  // frees the inputs before the update
+  work.compute_seconds += Now() - t0;
+  return absl::OkStatus();
+}
 
-  const double t_sync = Now();
+absl::Status Trainer::ApplyUpdate(StepWork& work, int64_t steps_per_epoch) {
+  distributed::Collectives& world = *parts_.collectives;
+  TrainOptimizer& optimizer = *parts_.optimizer;
+  const double t0 = Now();
   // Every rank must take the same decision, or gradient averaging deadlocks.
   std::vector<at::Tensor> flag = {
-      at::full({1}, finite ? 0.0 : 1.0, at::kDouble)};
+      at::full({1}, work.finite ? 0.0 : 1.0, at::kDouble)};
   world.AllReduceSum(flag);
-  const bool all_finite = flag[0].item<double>() == 0.0;
-  const double where = (static_cast<double>(state_.epoch) +
-                        static_cast<double>(first_batch) / batches_per_epoch) /
-                       static_cast<double>(options_.max_epochs);
-  double grad_norm = NAN;
-  if (!all_finite) {
+  work.all_finite = flag[0].item<double>() == 0.0;
+  work.where = (static_cast<double>(state_.epoch) +
+                static_cast<double>(work.first_batch) / steps_per_epoch) /
+               static_cast<double>(options_.max_epochs);
+  if (!work.all_finite) {
     optimizer.ZeroGrad();
     ++state_.nonfinite_skipped;
     ++consecutive_nonfinite_;
-    parts_.log->Warning(
-        absl::StrCat("non-finite loss at step ", state_.step, " (epoch ",
-                     state_.epoch, ", batch ", first_batch, ", videos ",
-                     culprit.empty() ? "on another rank" : culprit,
-                     "): update skipped (", consecutive_nonfinite_,
-                     " in a row, ", state_.nonfinite_skipped, " in total)"));
+    parts_.log->Warning(absl::StrCat(
+        "non-finite loss at step ", state_.step, " (epoch ", state_.epoch,
+        ", batch ", work.first_batch, ", videos ",
+        work.culprit.empty() ? "on another rank" : work.culprit,
+        "): update skipped on every rank (", consecutive_nonfinite_,
+        " in a row, ", state_.nonfinite_skipped, " in total)"));
     if (consecutive_nonfinite_ >= options_.max_consecutive_nonfinite_losses) {
       return absl::AbortedError(absl::StrCat(
           consecutive_nonfinite_,
@@ -363,16 +530,12 @@ absl::StatusOr<bool> Trainer::TrainStep(int64_t batches_per_epoch) {
     }
   } else {
     consecutive_nonfinite_ = 0;
-    if (world.world_size() > 1) {
-      std::vector<at::Tensor> grads;
-      for (at::Tensor& p : optimizer.Parameters()) {
-        if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
-        grads.push_back(p.grad());
-      }
-      world.AllReduceMean(grads);
-    }
+    SAM2_RETURN_IF_ERROR(base::CallCatchingTorchErrors(
+        absl::StrCat("step ", state_.step + 1, ", gradient sync"),
+        [&] { return sync_->Average(world, total_slots(), state_.step + 1); }));
+    work.sync_seconds = sync_->last_sync_seconds();
     // As the reference: no schedule update once training is at its end.
-    if (where < 1.0) optimizer.SetProgress(where);
+    if (work.where < 1.0) optimizer.SetProgress(work.where);
     optim::GradScaler* scaler = parts_.grad_scaler;
     // Ranks hold the same averaged gradients, so they agree on overflow.
     const bool overflow =
@@ -383,17 +546,36 @@ absl::StatusOr<bool> Trainer::TrainStep(int64_t batches_per_epoch) {
           "gradient overflow at step %d: update skipped, loss scale %g -> %g",
           state_.step, scaler->scale(), scaler->scale() * 0.5));
     } else {
-      grad_norm = optimizer.ClipGradients();
+      work.grad_norm = optimizer.ClipGradients();
       optimizer.Step();
     }
     if (scaler != nullptr) scaler->Update(overflow);
   }
-  compute_seconds += Now() - t_sync;
+  work.compute_seconds += Now() - t0;
   state_.step += 1;
+  state_.next_batch = work.first_batch + 1;
   ++steps_this_process_;
   state_.time_elapsed = elapsed_at_start_ + (Now() - process_start_);
+  return absl::OkStatus();
+}
 
-  // Losses averaged over ranks for the logs.
+absl::StatusOr<bool> Trainer::TrainStep(int64_t steps_per_epoch) {
+  if (state_.next_batch >= steps_per_epoch) return false;
+  StepWork work;
+  work.first_batch = state_.next_batch;
+  SAM2_ASSIGN_OR_RETURN(const bool more, LoadStepBatches(work));
+  if (!more) return false;
+  SAM2_RETURN_IF_ERROR(GatherGradients(work));
+  SAM2_RETURN_IF_ERROR(ApplyUpdate(work, steps_per_epoch));
+  SAM2_RETURN_IF_ERROR(Report(work, steps_per_epoch));
+  return true;
+}
+
+absl::Status Trainer::Report(StepWork& work, int64_t steps_per_epoch) {
+  distributed::Collectives& world = *parts_.collectives;
+  // Logged losses are the mean over every rank's slots (the reference logs
+  // rank 0's).
+  std::map<std::string, double>& loss_values = work.loss_values;
   std::vector<at::Tensor> values;
   for (const auto& [name, v] : loss_values) {
     values.push_back(at::full({1}, v, at::kDouble));
@@ -402,7 +584,7 @@ absl::StatusOr<bool> Trainer::TrainStep(int64_t batches_per_epoch) {
   size_t i = 0;
   for (auto& [name, v] : loss_values) v = values[i++].item<double>();
   step_losses_.push_back(loss_values[kCoreLoss]);
-  if (all_finite) {
+  if (work.all_finite) {
     for (const auto& [name, v] : loss_values) epoch_loss_sums_[name] += v;
     ++epoch_loss_steps_;
   }
@@ -410,22 +592,25 @@ absl::StatusOr<bool> Trainer::TrainStep(int64_t batches_per_epoch) {
   // As the reference's memory meter: this step's peak, then a fresh peak.
   std::optional<double> device_peak_mb;
   if (parts_.device_memory_mb) device_peak_mb = parts_.device_memory_mb(true);
+  const double step_seconds = work.compute_seconds + work.data_seconds;
+  const int64_t global_samples =
+      work.samples * static_cast<int64_t>(world.world_size());
 
   if (state_.step % options_.log_freq == 0 || state_.step == 1) {
-    const int64_t total = options_.max_epochs * batches_per_epoch;
-    const int64_t done = state_.epoch * batches_per_epoch + state_.next_batch;
-    const double per_batch = (Now() - process_start_) /
-                             std::max<int64_t>(1, steps_this_process_) /
-                             std::max<int64_t>(1, micro_batches);
+    const int64_t total = options_.max_epochs * steps_per_epoch;
+    const int64_t done = state_.epoch * steps_per_epoch + state_.next_batch;
+    const double per_step =
+        (Now() - process_start_) / std::max<int64_t>(1, steps_this_process_);
     parts_.log->Info(absl::StrFormat(
         "Train Epoch: [%d][%d/%d] step %d | Batch Time %.2fs | Data Time "
-        "%.2fs | Samples/s %.2f | Mem %.0f MB%s | Loss %.4e | Grad norm %.3g | "
-        "ETA %s",
-        state_.epoch, state_.next_batch, batches_per_epoch, state_.step,
-        compute_seconds + data_seconds, data_seconds,
-        samples / std::max(1e-9, compute_seconds + data_seconds), PeakRssMb(),
-        DeviceMemoryText(device_peak_mb), loss_values[kCoreLoss], grad_norm,
-        FormatDuration(per_batch * static_cast<double>(total - done))));
+        "%.2fs | Sync %.2fs | Samples/s %.2f | Mem %.0f MB%s | Loss %.4e | "
+        "Grad norm %.3g | ETA %s",
+        state_.epoch, state_.next_batch, steps_per_epoch, state_.step,
+        step_seconds, work.data_seconds, work.sync_seconds,
+        global_samples / std::max(1e-9, step_seconds), PeakRssMb(),
+        DeviceMemoryText(device_peak_mb), loss_values[kCoreLoss],
+        work.grad_norm,
+        FormatDuration(per_step * static_cast<double>(total - done))));
   }
   if (parts_.scalars != nullptr &&
       (state_.step % options_.log_scalar_frequency == 0 || state_.step == 1)) {
@@ -433,19 +618,20 @@ absl::StatusOr<bool> Trainer::TrainStep(int64_t batches_per_epoch) {
     for (const auto& [name, v] : loss_values) {
       scalars["Losses/train_all_" + name] = v;
     }
-    for (const auto& [name, v] : optimizer.HyperParameters()) {
+    for (const auto& [name, v] : parts_.optimizer->HyperParameters()) {
       scalars["Optim/" + name] = v;
     }
-    scalars["Optim/grad_norm"] = grad_norm;
-    scalars["Step_Stats/train/Batch Time"] = compute_seconds + data_seconds;
-    scalars["Step_Stats/train/Data Time"] = data_seconds;
+    scalars["Optim/grad_norm"] = work.grad_norm;
+    scalars["Step_Stats/train/Batch Time"] = step_seconds;
+    scalars["Step_Stats/train/Data Time"] = work.data_seconds;
+    scalars["Step_Stats/train/Sync Time"] = work.sync_seconds;
     scalars["Step_Stats/train/Samples per s"] =
-        samples / std::max(1e-9, compute_seconds + data_seconds);
+        global_samples / std::max(1e-9, step_seconds);
     scalars["Step_Stats/train/Mem (MB)"] = PeakRssMb();
     if (device_peak_mb) {
       scalars["Step_Stats/train/GPU Mem (MB)"] = *device_peak_mb;
     }
-    scalars["Trainer/where"] = where;
+    scalars["Trainer/where"] = work.where;
     scalars["Trainer/epoch"] = static_cast<double>(state_.epoch);
     for (const auto& [name, v] : parts_.train_data->Counters()) {
       scalars["Data/" + name] = v;
@@ -454,15 +640,13 @@ absl::StatusOr<bool> Trainer::TrainStep(int64_t batches_per_epoch) {
   }
   if (options_.save_every_steps > 0 &&
       state_.step % options_.save_every_steps == 0) {
-    if (absl::Status s = SaveCheckpoint(/*end_of_epoch=*/false); !s.ok()) {
-      return s;
-    }
+    SAM2_RETURN_IF_ERROR(SaveCheckpoint(/*end_of_epoch=*/false));
   }
   if (options_.stop_after_steps > 0 &&
       steps_this_process_ >= options_.stop_after_steps) {
     stopped_ = true;
   }
-  return true;
+  return absl::OkStatus();
 }
 
 absl::Status Trainer::ValEpoch(int64_t epoch) {
@@ -485,6 +669,11 @@ absl::Status Trainer::ValEpoch(int64_t epoch) {
         parts_.val_data->Next();
     if (!batch.ok()) return batch.status();
     if (!batch->has_value()) break;
+    // num_objects averaged over the ranks' batches, as the reference's loss.
+    std::vector<at::Tensor> objects = {
+        at::full({1}, parts_.task->LocalNumObjects(**batch), at::kDouble)};
+    parts_.collectives->AllReduceMean(objects);
+    parts_.task->SetNumObjects(std::max(1.0, objects[0].item<double>()));
     SAM2_ASSIGN_OR_RETURN(
         LossDict losses,
         base::CallCatchingTorchErrors(
@@ -551,7 +740,11 @@ absl::Status Trainer::SaveCheckpoint(bool end_of_epoch) {
 }
 
 absl::Status Trainer::SaveCheckpointTo(const std::string& path) {
-  TrainerCheckpoint checkpoint = state_;
+  TrainerCheckpoint checkpoint;
+  static_cast<TrainProgress&>(checkpoint) = state_;
+  checkpoint.world_size = parts_.collectives->world_size();
+  checkpoint.gradient_accumulation_steps = options_.gradient_accumulation_steps;
+  checkpoint.global_batch = total_slots() * options_.micro_batch_size;
   checkpoint.model =
       ModelState(parts_.task->model(), options_.skip_saving_parameters);
   if (parts_.grad_scaler != nullptr) {
@@ -580,39 +773,34 @@ absl::StatusOr<BenchmarkResult> Trainer::Benchmark(int64_t steps) {
         "the benchmark needs an optimizer and training data");
   }
   BatchSource& data = *parts_.train_data;
-  TrainOptimizer& optimizer = *parts_.optimizer;
-  int64_t epoch = 0;
-  if (absl::Status s = data.Start(epoch, 0); !s.ok()) return s;
+  process_start_ = Now();
+  SAM2_RETURN_IF_ERROR(StartWorld());
+  state_ = TrainProgress();
+  SAM2_RETURN_IF_ERROR(data.Start(0, 0));
+  SAM2_ASSIGN_OR_RETURN(int64_t steps_per_epoch,
+                        StepsPerEpoch(data.batches_per_epoch()));
+  if (steps_per_epoch <= 0) {
+    return absl::FailedPreconditionError("the training data is empty");
+  }
   parts_.task->model().train();
   BenchmarkResult result;
   for (int64_t i = 0; i < steps; ++i) {
-    const double t0 = Now();
-    absl::StatusOr<std::optional<data::BatchedVideoDatapoint>> batch =
-        data.Next();
-    if (!batch.ok()) return batch.status();
-    if (!batch->has_value()) {
-      if (absl::Status s = data.Start(++epoch, 0); !s.ok()) return s;
-      batch = data.Next();
-      if (!batch.ok()) return batch.status();
-      if (!batch->has_value()) {
-        return absl::FailedPreconditionError("the training data is empty");
-      }
+    if (state_.next_batch >= steps_per_epoch) {
+      state_.epoch += 1;
+      state_.next_batch = 0;
+      SAM2_RETURN_IF_ERROR(data.Start(state_.epoch, 0));
+      SAM2_ASSIGN_OR_RETURN(steps_per_epoch,
+                            StepsPerEpoch(data.batches_per_epoch()));
     }
+    // The same step as training, without its reports.
+    StepWork work;
+    work.first_batch = state_.next_batch;
+    SAM2_ASSIGN_OR_RETURN(const bool more, LoadStepBatches(work));
+    if (!more) return absl::InternalError("the training data ended early");
     if (parts_.synchronize_device) parts_.synchronize_device();
     const double t1 = Now();
-    SeedTorch(StepSeed(options_.seed_value, 0, i, SeedStream::kTorch));
-    parts_.task->SeedStep(
-        StepSeed(options_.seed_value, 0, i, SeedStream::kPrompts));
-    optimizer.ZeroGrad();
-    SAM2_RETURN_IF_ERROR(base::CallCatchingTorchErrors(
-        absl::StrCat("benchmark step ", i + 1), [&]() -> absl::Status {
-          SAM2_ASSIGN_OR_RETURN(LossDict losses, parts_.task->Forward(**batch));
-          losses.at(kCoreLoss).backward();
-          return absl::OkStatus();
-        }));
-    optimizer.SetProgress(0.0);
-    optimizer.ClipGradients();
-    optimizer.Step();
+    SAM2_RETURN_IF_ERROR(GatherGradients(work));
+    SAM2_RETURN_IF_ERROR(ApplyUpdate(work, steps_per_epoch));
     if (parts_.synchronize_device) parts_.synchronize_device();
     const double t2 = Now();
     if (parts_.device_memory_mb) {
@@ -621,10 +809,12 @@ absl::StatusOr<BenchmarkResult> Trainer::Benchmark(int64_t steps) {
             std::max(result.peak_device_mb.value_or(0), *mb);
       }
     }
-    result.data_seconds.push_back(t1 - t0);
+    result.data_seconds.push_back(work.data_seconds);
     result.step_seconds.push_back(t2 - t1);
-    parts_.log->Info(absl::StrFormat("benchmark step %d/%d: %.3fs (data %.3fs)",
-                                     i + 1, steps, t2 - t1, t1 - t0));
+    result.sync_seconds.push_back(work.sync_seconds);
+    parts_.log->Info(absl::StrFormat(
+        "benchmark step %d/%d: %.3fs (data %.3fs, gradient sync %.3fs)", i + 1,
+        steps, t2 - t1, work.data_seconds, work.sync_seconds));
   }
   result.peak_rss_mb = PeakRssMb();
   return result;

@@ -12,10 +12,20 @@
 //   CheckpointStore  how a checkpoint is written to / read from a file
 //   ScalarSink       TensorBoard (or nothing)
 //
-// Exact resume: every step reseeds LibTorch and the task from (seed, rank,
-// step) (see seeding.h) and the loader's randomness depends only on (seed,
-// epoch, rank, sample index), so a run resumed from the checkpoint of step k
-// repeats steps k+1... bit for bit on CPU.
+// A step is W x A micro-batch slots (W ranks, A = gradient accumulation
+// steps); rank r computes slots r A .. r A + A - 1. A slot's batch (its shard
+// of the epoch, see data/loader/loader.h) and all its random draws (prompt
+// simulation, dropout, drop path, augmentation) come from (seed, epoch, step,
+// slot), never from the rank, and gradients are summed over slots in the
+// canonical order (gradient_sync.h). So on the CPU, W x A and W' x A' with
+// W A = W' A' train bitwise the same model (A, A' powers of two, or W = 1),
+// a run resumed from the checkpoint of step k repeats steps k+1... bit for
+// bit, and a checkpoint of W ranks resumes on W' ranks.
+//
+// Each step has three parts: gather gradients (the micro-batches), apply the
+// update (finite vote, gradient sync, loss scaler, clip, optimizer step),
+// report (logs, TensorBoard, checkpoint cadence). Benchmark() times the first
+// two, exactly as training runs them.
 #ifndef SAM2_TRAINING_LOOP_TRAINER_H_
 #define SAM2_TRAINING_LOOP_TRAINER_H_
 
@@ -56,6 +66,16 @@ class TrainTask {
   // Forward pass and losses of one batch; kCoreLoss must be present.
   virtual absl::StatusOr<LossDict> Forward(
       const data::BatchedVideoDatapoint& batch) = 0;
+  // The loss's num_objects: the objects of one batch (before averaging), and
+  // the normaliser the following Forward calls divide by (the mean over the
+  // step's slots, as the reference all-reduces it over ranks; <= 0: each
+  // batch's own).
+  virtual double LocalNumObjects(const data::BatchedVideoDatapoint& batch) {
+    return batch.masks.defined() && batch.masks.dim() >= 2
+               ? static_cast<double>(batch.masks.size(1))
+               : 1.0;
+  }
+  virtual void SetNumObjects(double num_objects) {}
 };
 
 class TrainOptimizer {
@@ -71,6 +91,8 @@ class TrainOptimizer {
   virtual void Step() = 0;
   // The trainable parameters, whose gradients ranks average.
   virtual std::vector<at::Tensor> Parameters() = 0;
+  // The same with their names (for messages about unused parameters).
+  virtual std::vector<std::pair<std::string, at::Tensor>> NamedParameters();
   // Current hyper-parameters for logging, e.g. {"0/lr", 5e-6}.
   virtual std::vector<std::pair<std::string, double>> HyperParameters()
       const = 0;
@@ -79,9 +101,12 @@ class TrainOptimizer {
   virtual absl::Status LoadState(const NamedTensors& state) = 0;
 };
 
+// Training sources deliver the micro-batches of this rank's A slots
+// interleaved: A consecutive batches are one step's.
 class BatchSource {
  public:
   virtual ~BatchSource() = default;
+  // Batches this source delivers in an epoch (training: steps x A).
   virtual int64_t batches_per_epoch() const = 0;
   // Positions the source at batch `first_batch` of `epoch`.
   virtual absl::Status Start(int64_t epoch, int64_t first_batch) = 0;
@@ -93,13 +118,13 @@ class BatchSource {
   }
 };
 
-// Everything a checkpoint holds. `model` is the state_dict (parameters and
-// buffers); the file keeps it under "model" in the official layout.
-struct TrainerCheckpoint {
-  NamedTensors model;
-  NamedTensors optimizer;
-  int64_t epoch = 0;        // epoch of the next batch to train
-  int64_t next_batch = 0;   // index of that batch within its epoch
+// Where training stands: the trainer's progress state, saved in every
+// checkpoint beside the payload (weights, optimizer state).
+struct TrainProgress {
+  int64_t epoch = 0;  // epoch of the next step to train
+  // Steps of that epoch already taken; a step consumes batch `next_batch`
+  // of every micro-batch slot's shard.
+  int64_t next_batch = 0;
   int64_t step = 0;         // optimizer steps taken
   int64_t val_step = 0;     // validation batches seen
   double time_elapsed = 0;  // seconds of training so far
@@ -107,6 +132,19 @@ struct TrainerCheckpoint {
   // Loss scaler state under mixed precision; loss_scale 0: no scaler.
   double loss_scale = 0;
   int64_t loss_scale_growth_tracker = 0;
+  // The world that took the steps: ranks, accumulation, and the global
+  // batch (samples per optimizer step); 0: unknown (older checkpoints,
+  // reference-trainer checkpoints).
+  int64_t world_size = 0;
+  int64_t gradient_accumulation_steps = 0;
+  int64_t global_batch = 0;
+};
+
+// Everything a checkpoint holds. `model` is the state_dict (parameters and
+// buffers); the file keeps it under "model" in the official layout.
+struct TrainerCheckpoint : TrainProgress {
+  NamedTensors model;
+  NamedTensors optimizer;
 };
 
 class CheckpointStore {
@@ -131,7 +169,24 @@ struct TrainerOptions {
   int64_t seed_value = 123;
   int64_t val_epoch_freq = 1;
   int64_t max_consecutive_nonfinite_losses = 10;
+  // A: micro-batch slots per rank and step.
   int64_t gradient_accumulation_steps = 1;
+  // Samples per micro-batch, for the checkpoint's record of the global batch
+  // (0: unknown).
+  int64_t micro_batch_size = 0;
+  // DDP's find_unused_parameters, distributed.comms_dtype and bucket size
+  // (see gradient_sync.h).
+  bool find_unused_parameters = false;
+  std::optional<at::ScalarType> comms_dtype;
+  int64_t bucket_bytes = int64_t{25} << 20;
+  // What every rank must agree on before training (the experiment adds its
+  // resolved config); the trainer adds the parameter names and shapes, the
+  // resume position and the batches per epoch.
+  std::vector<std::pair<std::string, std::string>> agreement;
+  // Resume a checkpoint taken with a different number of slots (W x A):
+  // the global batch, and so the trajectory, change (logged). Otherwise
+  // such a resume is refused.
+  bool allow_global_batch_change = false;
   int64_t log_freq = 10;
   int64_t log_scalar_frequency = 100;
   std::string checkpoint_dir;  // empty: no checkpoints
@@ -174,15 +229,19 @@ struct EpochStats {
 };
 
 struct BenchmarkResult {
-  std::vector<double> step_seconds;  // forward..optimizer step
+  std::vector<double> step_seconds;  // forward..optimizer step, sync included
+  std::vector<double> sync_seconds;  // the gradient sync's part of each step
   std::vector<double> data_seconds;  // waiting for the batch
   double peak_rss_mb = 0;
   std::optional<double> peak_device_mb;  // the largest step's, on a GPU
 };
 
+class GradientSync;
+
 class Trainer {
  public:
   Trainer(TrainerOptions options, TrainerParts parts);
+  ~Trainer();
 
   // Resumes from the last checkpoint when there is one, then runs the
   // configured mode to the end.
@@ -191,7 +250,7 @@ class Trainer {
   // Runs `steps` training steps without checkpoints and times them.
   absl::StatusOr<BenchmarkResult> Benchmark(int64_t steps);
 
-  const TrainerCheckpoint& state() const { return state_; }
+  const TrainProgress& state() const { return state_; }
   // Losses averaged over the last finished epoch of each phase.
   const std::map<std::string, double>& last_train_stats() const {
     return last_train_stats_;
@@ -208,19 +267,38 @@ class Trainer {
   // batch 0 of the next epoch, and val_stats.json has no line for it).
   bool ValInterruptedBeforeResume() const;
   bool IsIntermediateValEpoch(int64_t epoch) const;
+  // Refuses (or, when allowed, adapts to) a checkpoint of another W x A.
+  absl::Status CheckResumedWorld(const TrainerCheckpoint& checkpoint,
+                                 const std::string& path);
+  // Multi-process start: ranks agree on what they run, then take rank 0's
+  // parameters and buffers.
+  absl::Status StartWorld();
   absl::Status TrainEpoch();
   // Validates after training epoch `epoch` (the number its stats carry).
   absl::Status ValEpoch(int64_t epoch);
-  // One optimizer step over gradient_accumulation_steps batches; returns
-  // false at the end of the epoch.
-  absl::StatusOr<bool> TrainStep(int64_t batches_per_epoch);
+  // Steps in an epoch whose source delivers `batches` micro-batches.
+  absl::StatusOr<int64_t> StepsPerEpoch(int64_t batches) const;
+  // One optimizer step; returns false at the end of the epoch.
+  absl::StatusOr<bool> TrainStep(int64_t steps_per_epoch);
+
+  struct StepWork;
+  // The step's A micro-batches (false: the epoch is over).
+  absl::StatusOr<bool> LoadStepBatches(StepWork& work);
+  // Forward and backward of every slot; gradients summed over the slots.
+  absl::Status GatherGradients(StepWork& work);
+  // Finite vote, gradient sync, loss scaler, clip, optimizer step.
+  absl::Status ApplyUpdate(StepWork& work, int64_t steps_per_epoch);
+  // Logs, TensorBoard, checkpoint cadence.
+  absl::Status Report(StepWork& work, int64_t steps_per_epoch);
+  int64_t total_slots() const;
   absl::Status SaveCheckpoint(bool end_of_epoch);
   absl::Status SaveCheckpointTo(const std::string& path);
   void LogScalars(const std::map<std::string, double>& values, int64_t step);
 
   TrainerOptions options_;
   TrainerParts parts_;
-  TrainerCheckpoint state_;
+  TrainProgress state_;
+  std::unique_ptr<GradientSync> sync_;
   std::map<std::string, double> last_train_stats_;
   std::map<std::string, double> last_val_stats_;
   std::vector<double> step_losses_;

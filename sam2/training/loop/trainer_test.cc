@@ -773,7 +773,8 @@ TEST(TrainerTest, LibTorchErrorsBecomeAStatusNamingTheStep) {
   const absl::Status status = trainer.Run();
   EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
   const std::string message(status.message());
-  EXPECT_THAT(message, ::testing::StartsWith("step 4 (epoch 0, batch 3): "))
+  EXPECT_THAT(message,
+              ::testing::StartsWith("step 4 (epoch 0, batch 3, slot 0): "))
       << message;
   EXPECT_THAT(message, HasSubstr("cannot be multiplied"));
 }

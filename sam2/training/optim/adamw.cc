@@ -381,6 +381,14 @@ std::vector<at::Tensor> AdamW::Parameters() {
   return out;
 }
 
+std::vector<std::pair<std::string, at::Tensor>> AdamW::NamedParameters() {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const NamedParameter& p : params_) {
+    if (p.param.requires_grad()) out.emplace_back(p.name, p.param);
+  }
+  return out;
+}
+
 std::vector<std::pair<std::string, double>> AdamW::HyperParameters() const {
   std::vector<std::pair<std::string, double>> out;
   for (size_t g = 0; g < groups_.size(); ++g) {

@@ -72,6 +72,7 @@ class AdamW : public TrainOptimizer {
   double ClipGradients() override;
   void Step() override;
   std::vector<at::Tensor> Parameters() override;
+  std::vector<std::pair<std::string, at::Tensor>> NamedParameters() override;
   std::vector<std::pair<std::string, double>> HyperParameters() const override;
   NamedTensors State() const override;
   absl::Status LoadState(const NamedTensors& state) override;
