@@ -2,14 +2,22 @@
 //
 //   bazel run -c opt //jobs:train -- --config=demo
 //   bazel run -c opt //jobs:train -- --config=mose --set='...'
+#include <unistd.h>
+
+#include <climits>
 #include <iostream>
 
+#include "absl/strings/str_cat.h"
 #include "base/torch_errors.h"
 #include "configs/cli.h"
 #include "configs/loader.h"
 #include "distributed/collectives.h"
 #include "distributed/mpi_world.h"
 #include "sam2/training/experiment.h"
+#include "sam2/training/launch_check.h"
+#ifdef SAM2_WITH_CUDA
+#include "distributed/nccl_collectives.h"
+#endif
 
 namespace {
 
@@ -58,6 +66,31 @@ const std::vector<sam2::config::FlagSpec>& JobFlags() {
   return *flags;
 }
 
+// This process's command line for advice messages: the binary's real path
+// (under `bazel run` argv[0] is a runfiles path) and the arguments.
+std::vector<std::string> CommandLine(int argc, char** argv) {
+  std::vector<std::string> command;
+  char exe[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  command.push_back(n > 0 ? std::string(exe, static_cast<size_t>(n))
+                          : std::string(argv[0]));
+  for (int i = 1; i < argc; ++i) command.push_back(argv[i]);
+  return command;
+}
+
+// A failure on one rank ends every rank (MPI_Abort) with its message; a
+// lone process just exits.
+int Fail(sam2::distributed::Collectives* world, const std::string& message) {
+  if (world != nullptr && world->world_size() > 1) {
+    std::cerr << "train: rank " << world->rank() << " of "
+              << world->world_size() << ": " << message
+              << "\ntrain: ending every rank\n";
+    world->Abort(1);
+  }
+  std::cerr << "train: " << message << "\n";
+  return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -102,20 +135,34 @@ int main(int argc, char** argv) {
     return 2;
   }
   // One process, or the MPI world when mpirun / srun started this one.
+  const bool under_launcher =
+      distributed::StartedByMpiLauncher(distributed::CurrentEnvironment());
   absl::StatusOr<std::unique_ptr<distributed::Collectives>> created =
       distributed::InitWorld();
-  if (!created.ok()) {
-    std::cerr << "train: " << created.status().message() << "\n";
-    return 1;
-  }
+  if (!created.ok())
+    return Fail(nullptr, std::string(created.status().message()));
   std::unique_ptr<distributed::Collectives> world = *std::move(created);
+  // The recipe's world, or a message with the command that starts it.
+  if (absl::Status s = training::CheckWorldMatchesLauncher(
+          loaded->experiment,
+          {world->world_size(), world->num_nodes(), under_launcher},
+          CommandLine(argc, argv));
+      !s.ok()) {
+    return Fail(world.get(), absl::StrCat("launcher: ", s.message()));
+  }
+#ifdef SAM2_WITH_CUDA
+  // CUDA tensors go through NCCL, bootstrapped over the host world.
+  if (loaded->experiment.trainer().accelerator() == "cuda") {
+    absl::StatusOr<std::unique_ptr<distributed::Collectives>> nccl =
+        distributed::WithNccl(std::move(world));
+    if (!nccl.ok()) return Fail(nullptr, std::string(nccl.status().message()));
+    world = *std::move(nccl);
+  }
+#endif
   // The one place where a LibTorch exception that escaped the run's own
   // boundaries becomes a message and an exit code.
   absl::Status status = base::CallCatchingTorchErrors(
       "", [&] { return training::RunExperiment(*loaded, options, *world); });
-  if (!status.ok()) {
-    std::cerr << "train: " << status.message() << "\n";
-    return 1;
-  }
+  if (!status.ok()) return Fail(world.get(), std::string(status.message()));
   return 0;
 }
