@@ -11,15 +11,16 @@
 namespace sam2::distributed {
 namespace {
 
-// Rank 0's `text` on every rank.
-std::string BroadcastString(Collectives& world, const std::string& text) {
+// Rank `root`'s `text` on every rank.
+std::string BroadcastString(Collectives& world, const std::string& text,
+                            int root = 0) {
   at::Tensor size = at::full({1}, static_cast<int64_t>(text.size()), at::kLong);
-  world.Broadcast(size, 0);
+  world.Broadcast(size, root);
   at::Tensor bytes = at::empty({size.item<int64_t>()}, at::kByte);
-  if (world.rank() == 0 && !text.empty()) {
+  if (world.rank() == root && !text.empty()) {
     std::memcpy(bytes.data_ptr(), text.data(), text.size());
   }
-  world.Broadcast(bytes, 0);
+  world.Broadcast(bytes, root);
   return std::string(static_cast<const char*>(bytes.data_ptr()),
                      static_cast<size_t>(bytes.numel()));
 }
@@ -31,8 +32,8 @@ std::string Shorten(std::string s) {
 }
 
 // Where `mine` departs from `theirs`, line by line.
-std::string FirstDifference(const std::string& mine,
-                            const std::string& theirs) {
+std::string FirstDifference(const std::string& mine, const std::string& theirs,
+                            int rank) {
   const std::vector<std::string> a = absl::StrSplit(mine, '\n');
   const std::vector<std::string> b = absl::StrSplit(theirs, '\n');
   for (size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
@@ -42,7 +43,7 @@ std::string FirstDifference(const std::string& mine,
       return absl::StrCat(
           a.size() > 1 || b.size() > 1 ? absl::StrCat("line ", i + 1, ": ")
                                        : "",
-          "rank 0 has '", Shorten(y), "', this rank '", Shorten(x), "'");
+          "rank 0 has '", Shorten(y), "', rank ", rank, " '", Shorten(x), "'");
     }
   }
   return "same text";
@@ -66,24 +67,24 @@ absl::Status AgreeAcrossRanks(Collectives& world,
   }
   if (bad_count.item<int32_t>() > 0) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "rank ", world.rank(), ": the ranks run different programs (",
-        bad_count.item<int32_t>(),
+        "the ranks run different programs (", bad_count.item<int32_t>(),
         " rank(s) compare a different number of start-up items than rank "
         "0): are all ranks the same build?"));
   }
-  at::Tensor differs = at::zeros({n}, at::kInt);
-  std::vector<std::string> details;
+  // differs[i][r]: rank r's item i differs from rank 0's.
+  const int ranks = world.world_size();
+  at::Tensor differs = at::zeros({n, ranks}, at::kInt);
+  std::vector<std::string> details(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     const AgreementItem& item = items[static_cast<size_t>(i)];
     const std::string what0 = BroadcastString(world, item.what);
     const std::string value0 = BroadcastString(world, item.value);
     if (what0 != item.what || value0 != item.value) {
-      differs[i] = 1;
-      details.push_back(absl::StrCat(item.what, " (",
-                                     what0 != item.what
-                                         ? "a different item"
-                                         : FirstDifference(item.value, value0),
-                                     ")"));
+      differs[i][world.rank()] = 1;
+      details[static_cast<size_t>(i)] =
+          what0 != item.what
+              ? "a different item"
+              : FirstDifference(item.value, value0, world.rank());
     }
   }
   {
@@ -92,21 +93,21 @@ absl::Status AgreeAcrossRanks(Collectives& world,
   }
   std::vector<std::string> summary;
   for (int64_t i = 0; i < n; ++i) {
-    const int32_t ranks = differs[i].item<int32_t>();
-    if (ranks > 0) {
-      summary.push_back(absl::StrCat(items[static_cast<size_t>(i)].what, " (",
-                                     ranks, " rank(s) differ from rank 0)"));
-    }
+    const at::Tensor row = differs[i];
+    const int64_t count = row.sum().item<int64_t>();
+    if (count == 0) continue;
+    // The first differing rank tells every rank where it differs, so that
+    // whichever rank's message is printed first says it.
+    const int first = static_cast<int>(row.argmax().item<int64_t>());
+    const std::string detail =
+        BroadcastString(world, details[static_cast<size_t>(i)], first);
+    summary.push_back(absl::StrCat(items[static_cast<size_t>(i)].what, " (",
+                                   count, " rank(s) differ from rank 0; ",
+                                   detail, ")"));
   }
   if (summary.empty()) return absl::OkStatus();
-  std::string message = absl::StrCat("rank ", world.rank(),
-                                     ": the ranks disagree before "
-                                     "training on ",
+  std::string message = absl::StrCat("the ranks disagree before training on ",
                                      absl::StrJoin(summary, ", "));
-  if (!details.empty()) {
-    absl::StrAppend(&message, "; this rank differs in ",
-                    absl::StrJoin(details, "; "));
-  }
   absl::StrAppend(&message,
                   ": start every rank with the same config, build and "
                   "checkpoint directory");

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstdio>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
@@ -81,13 +82,19 @@ std::vector<std::string> CommandLine(int argc, char** argv) {
 // A failure on one rank ends every rank (MPI_Abort) with its message; a
 // lone process just exits.
 int Fail(sam2::distributed::Collectives* world, const std::string& message) {
+  // One write per message, so that ranks sharing a terminal do not
+  // interleave their lines.
+  std::string text;
   if (world != nullptr && world->world_size() > 1) {
-    std::cerr << "train: rank " << world->rank() << " of "
-              << world->world_size() << ": " << message
-              << "\ntrain: ending every rank\n";
-    world->Abort(1);
+    text =
+        absl::StrCat("train: rank ", world->rank(), " of ", world->world_size(),
+                     ": ", message, "\ntrain: ending every rank\n");
+  } else {
+    text = absl::StrCat("train: ", message, "\n");
   }
-  std::cerr << "train: " << message << "\n";
+  std::fwrite(text.data(), 1, text.size(), stderr);
+  std::fflush(stderr);
+  if (world != nullptr && world->world_size() > 1) world->Abort(1);
   return 1;
 }
 

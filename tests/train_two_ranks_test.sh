@@ -12,6 +12,7 @@ head -4 "$root/configs/assets/demo_vos/file_list.txt" > "$TEST_TMPDIR/four.txt"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 if ! timeout 300 mpirun --oversubscribe --bind-to none --mca btl self,vader \
     --mca btl_vader_single_copy_mechanism none -np 2 "$train" --config=demo \
+    --set="launcher { gpus_per_node: 2 }" \
     --set="launcher { experiment_log_dir: \"$run\" }" \
     --set='trainer { max_epochs: 1 }' \
     --set="data { train { num_workers: 1 datasets { concat { png { file_list_txt: \"$TEST_TMPDIR/four.txt\" } } } } }" \
