@@ -52,7 +52,9 @@ const std::vector<sam2::config::FlagSpec>& JobFlags() {
        "run N training steps on the config's data without checkpoints and "
        "print timings; the last two lines are 'peak_rss_mb X' and "
        "'median_step_s X' (forward, loss, backward, clip, optimizer step; "
-       "on a GPU the largest step's 'peak_gpu_mb X' comes before them)",
+       "on a GPU the largest step's 'peak_gpu_mb X' comes before them; on "
+       "several ranks rank 0 prints, with 'median_sync_s X' and 'sync_share "
+       "X', the gradient sync's part of the step)",
        "0"},
       {"profile_trace", "FILE",
        "with --benchmark_steps: also write a Chrome trace (chrome://tracing, "

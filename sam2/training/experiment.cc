@@ -330,7 +330,18 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
     std::vector<double> steps(result->step_seconds.begin() +
                                   (result->step_seconds.size() > 1 ? 1 : 0),
                               result->step_seconds.end());
+    std::vector<double> syncs(result->sync_seconds.begin() +
+                                  (result->sync_seconds.size() > 1 ? 1 : 0),
+                              result->sync_seconds.end());
+    // Rank 0 speaks for the ranks (they run the same steps in lockstep).
+    if (!world.is_main()) return absl::OkStatus();
     std::printf("median_data_s %.4f\n", Median(result->data_seconds));
+    if (world.world_size() > 1) {
+      // The gradient sync's share of the step (sync included in the step).
+      const double step = Median(steps), sync = Median(syncs);
+      std::printf("median_sync_s %.4f\nsync_share %.3f\n", sync,
+                  step > 0 ? sync / step : 0.0);
+    }
     if (result->peak_device_mb) {
       std::printf("peak_gpu_mb %.1f\n", *result->peak_device_mb);
     }
