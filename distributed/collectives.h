@@ -37,6 +37,9 @@ class Collectives {
     virtual ~Pending() = default;
     virtual void Wait() {}
   };
+  // Whether StartAllReduceSum returns before the sum is done (so that it
+  // can overlap computation).
+  virtual bool asynchronous() const { return false; }
   virtual std::unique_ptr<Pending> StartAllReduceSum(
       std::vector<at::Tensor> tensors) {
     AllReduceSum(tensors);

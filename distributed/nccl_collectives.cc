@@ -100,6 +100,8 @@ class NcclCollectives final : public Collectives {
   void AllReduceSum(std::vector<at::Tensor>& tensors) override {
     StartAllReduceSum(tensors)->Wait();
   }
+  // CUDA tensors' sums only wait for their event (see Pending).
+  bool asynchronous() const override { return true; }
   std::unique_ptr<Pending> StartAllReduceSum(
       std::vector<at::Tensor> tensors) override;
   void Broadcast(at::Tensor& tensor, int root) override;

@@ -4,8 +4,10 @@
 //
 //   SlotGradients  on each rank, sums its A slots' gradients in the
 //                  canonical pairwise order (distributed/collectives.h).
-//   GradientSync   sums those over ranks in flat buckets (~25 MB, fixed
-//                  order), canonical order again, and divides by W x A.
+//   GradientSync   sums those over ranks in flat buckets (~25 MB each, in
+//                  reverse parameter order as DDP, so that the buckets of the
+//                  last layers fill first during the backward pass), in the
+//                  canonical order again, and divides by W x A.
 //
 // With A a power of two (or W = 1), the canonical tree over the W A slots is
 // the tree over ranks of the trees over each rank's slots, so W x A and
@@ -15,12 +17,21 @@
 // used somewhere contributes zeros (-0.0, the exact identity of float
 // addition) where it was not used. Without find_unused_parameters a
 // parameter missing a gradient on any rank is an error, as DDP's.
+//
+// Overlap (worlds whose collectives are asynchronous, NCCL): during the last
+// slot's backward pass a hook on each parameter's gradient accumulator forms
+// that parameter's sum over the slots as soon as its gradient is final, and a
+// bucket whose parameters are all final starts its all-reduce at once (in
+// bucket order on every rank, as collectives must be issued), so the
+// all-reduce overlaps the rest of the backward pass. The arithmetic is the
+// same as without overlap, so the result is bitwise the same.
 #ifndef SAM2_TRAINING_LOOP_GRADIENT_SYNC_H_
 #define SAM2_TRAINING_LOOP_GRADIENT_SYNC_H_
 
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -42,6 +53,12 @@ class SlotGradients {
   // Puts the sum over the slots added since the last Finish into the
   // parameters' gradients (undefined where no slot used a parameter).
   void Finish();
+  // The last slot of one parameter: the sum over the slots added and
+  // `last` (its gradient in the last slot; undefined: unused there), added
+  // in exactly the order AddSlot + Finish would add them. Each parameter
+  // once; then Clear().
+  at::Tensor FinishParameter(size_t index, at::Tensor last);
+  void Clear();
   int slots_added() const { return slots_; }
 
  private:
@@ -64,12 +81,16 @@ struct GradientSyncOptions {
   // fp16/bf16_compress_hook). Unset: summed in the gradients' own type.
   std::optional<at::ScalarType> comms_dtype;
   bool find_unused_parameters = false;
+  // Overlap the all-reduce with the backward pass; unset: where the world's
+  // collectives are asynchronous (Collectives::asynchronous(), NCCL).
+  std::optional<bool> overlap;
 };
 
 class GradientSync {
  public:
   GradientSync(std::vector<std::pair<std::string, at::Tensor>> parameters,
                GradientSyncOptions options);
+  ~GradientSync();
 
   // Replaces every parameter's gradient (this rank's sum over its slots)
   // by the mean over the `total_slots` slots of all ranks. `step` names the
@@ -77,19 +98,60 @@ class GradientSync {
   absl::Status Average(distributed::Collectives& world, int64_t total_slots,
                        int64_t step);
 
-  // Seconds spent in the collectives of the last Average (the sync's share
-  // of a step).
+  // Whether the last slot's backward pass runs between BeginLastSlot and
+  // FinishLastSlot in `world`.
+  bool Overlaps(const distributed::Collectives& world) const;
+  // Arms the hooks for the last slot's backward pass: gradients are summed
+  // over `slots` (the earlier slots) and buckets start their all-reduce as
+  // they fill.
+  void BeginLastSlot(distributed::Collectives& world, int64_t total_slots,
+                     SlotGradients* slots);
+  // After the last slot's backward pass (or instead of it, when its loss was
+  // not finite): starts the buckets still waiting, waits for all, and with
+  // `apply` leaves the mean in the gradients as Average does; without, just
+  // completes the collectives every rank issued (the step is skipped).
+  absl::Status FinishLastSlot(int64_t step, bool apply);
+
+  // Seconds this rank waited in the collectives of the last sync.
   double last_sync_seconds() const { return last_sync_seconds_; }
 
  private:
+  struct Bucket {
+    std::vector<size_t> members;  // parameter indices
+    at::Tensor flat;              // while its all-reduce runs
+    std::unique_ptr<distributed::Collectives::Pending> pending;
+    int ready = 0;  // members whose gradient is final (overlap)
+  };
+  class Hooks;
+
+  // How many ranks used each parameter (one small collective).
+  std::vector<int32_t> RanksUsing(distributed::Collectives& world);
   absl::Status CheckUsed(const std::vector<int32_t>& ranks_using, int world,
                          int64_t step) const;
-  void SumBuckets(distributed::Collectives& world,
-                  const std::vector<size_t>& used, int64_t total_slots);
+  void StartBucket(distributed::Collectives& world, Bucket& bucket,
+                   int64_t total_slots);
+  // Starts every bucket from `next_bucket_` on that is ready (all of them
+  // with `all`), in order.
+  void StartReadyBuckets(distributed::Collectives& world, int64_t total_slots,
+                         bool all);
+  // Waits for every bucket and leaves the mean in the used parameters'
+  // gradients (none for the unused).
+  void FinishBuckets(const std::vector<int32_t>& ranks_using,
+                     int64_t total_slots, bool apply);
+  void OnGradientReady(size_t index);
 
   std::vector<std::pair<std::string, at::Tensor>> parameters_;
   GradientSyncOptions options_;
+  std::vector<Bucket> buckets_;
+  std::vector<size_t> bucket_of_;  // parameter index -> bucket
   double last_sync_seconds_ = 0;
+  // Overlap state, between BeginLastSlot and FinishLastSlot.
+  std::unique_ptr<Hooks> hooks_;
+  distributed::Collectives* armed_world_ = nullptr;
+  SlotGradients* armed_slots_ = nullptr;
+  std::vector<bool> final_;
+  size_t next_bucket_ = 0;
+  int64_t armed_total_slots_ = 0;
 };
 
 }  // namespace sam2::training

@@ -127,6 +127,7 @@ Trainer::Trainer(TrainerOptions options, TrainerParts parts)
     sync.bucket_bytes = options_.bucket_bytes;
     sync.comms_dtype = options_.comms_dtype;
     sync.find_unused_parameters = options_.find_unused_parameters;
+    sync.overlap = options_.overlap_gradient_sync;
     sync_ = std::make_unique<GradientSync>(parts_.optimizer->NamedParameters(),
                                            sync);
   }
@@ -393,6 +394,10 @@ struct Trainer::StepWork {
   std::map<std::string, double> loss_values;  // mean over the local slots
   double grad_norm = NAN;
   double where = 0;
+  // This rank's slot sums; with `overlapped`, the last slot's sync is still
+  // running (GradientSync::FinishLastSlot completes it).
+  std::unique_ptr<SlotGradients> slots;
+  bool overlapped = false;
 };
 
 int64_t Trainer::total_slots() const {
@@ -449,7 +454,9 @@ absl::Status Trainer::GatherGradients(StepWork& work) {
         1.0, total[0].item<double>() / static_cast<double>(total_slots())));
   }
   parts_.optimizer->ZeroGrad();
-  SlotGradients slots(parts_.optimizer->Parameters());
+  work.slots = std::make_unique<SlotGradients>(parts_.optimizer->Parameters());
+  SlotGradients& slots = *work.slots;
+  const bool overlap = sync_->Overlaps(world);
   const double loss_scale =
       parts_.grad_scaler != nullptr ? parts_.grad_scaler->scale() : 1.0;
   for (int64_t k = 0; k < a; ++k) {
@@ -460,6 +467,13 @@ absl::Status Trainer::GatherGradients(StepWork& work) {
                                    state_.step, slot, SeedStream::kPrompts));
     const data::BatchedVideoDatapoint& batch =
         work.batches[static_cast<size_t>(k)];
+    // The last slot's gradients are synchronised while its backward pass
+    // runs, bucket by bucket.
+    const bool overlapped_slot = overlap && k == a - 1;
+    if (overlapped_slot) {
+      sync_->BeginLastSlot(world, total_slots(), &slots);
+      work.overlapped = true;
+    }
     // LibTorch's exceptions (shape errors, out of memory) end the run as a
     // Status naming the step, never as an uncaught exception.
     const std::string where_text =
@@ -489,12 +503,12 @@ absl::Status Trainer::GatherGradients(StepWork& work) {
       work.finite = false;
       work.culprit = VideoIds(batch);
     }
-    slots.AddSlot();
+    if (!overlapped_slot) slots.AddSlot();
     for (const auto& [name, value] : losses) {
       work.loss_values[name] += value.item<double>() / static_cast<double>(a);
     }
   }
-  slots.Finish();
+  if (!overlap) slots.Finish();
   work.batches.clear();  // frees the inputs before the update
   work.compute_seconds += Now() - t0;
   return absl::OkStatus();
@@ -509,6 +523,15 @@ absl::Status Trainer::ApplyUpdate(StepWork& work, int64_t steps_per_epoch) {
       at::full({1}, work.finite ? 0.0 : 1.0, at::kDouble)};
   world.AllReduceSum(flag);
   work.all_finite = flag[0].item<double>() == 0.0;
+  if (work.overlapped) {
+    // Completed on every rank (each issued its buckets), applied only when
+    // the step is taken.
+    SAM2_RETURN_IF_ERROR(base::CallCatchingTorchErrors(
+        absl::StrCat("step ", state_.step + 1, ", gradient sync"), [&] {
+          return sync_->FinishLastSlot(state_.step + 1, work.all_finite);
+        }));
+    work.sync_seconds = sync_->last_sync_seconds();
+  }
   work.where = (static_cast<double>(state_.epoch) +
                 static_cast<double>(work.first_batch) / steps_per_epoch) /
                static_cast<double>(options_.max_epochs);
@@ -530,10 +553,13 @@ absl::Status Trainer::ApplyUpdate(StepWork& work, int64_t steps_per_epoch) {
     }
   } else {
     consecutive_nonfinite_ = 0;
-    SAM2_RETURN_IF_ERROR(base::CallCatchingTorchErrors(
-        absl::StrCat("step ", state_.step + 1, ", gradient sync"),
-        [&] { return sync_->Average(world, total_slots(), state_.step + 1); }));
-    work.sync_seconds = sync_->last_sync_seconds();
+    if (!work.overlapped) {
+      SAM2_RETURN_IF_ERROR(base::CallCatchingTorchErrors(
+          absl::StrCat("step ", state_.step + 1, ", gradient sync"), [&] {
+            return sync_->Average(world, total_slots(), state_.step + 1);
+          }));
+      work.sync_seconds = sync_->last_sync_seconds();
+    }
     // As the reference: no schedule update once training is at its end.
     if (work.where < 1.0) optimizer.SetProgress(work.where);
     optim::GradScaler* scaler = parts_.grad_scaler;

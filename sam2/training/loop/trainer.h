@@ -179,6 +179,9 @@ struct TrainerOptions {
   bool find_unused_parameters = false;
   std::optional<at::ScalarType> comms_dtype;
   int64_t bucket_bytes = int64_t{25} << 20;
+  // Overlap the last slot's backward pass with the gradient all-reduce;
+  // unset: where the collectives are asynchronous (NCCL).
+  std::optional<bool> overlap_gradient_sync;
   // What every rank must agree on before training (the experiment adds its
   // resolved config); the trainer adds the parameter names and shapes, the
   // resume position and the batches per epoch.

@@ -4,6 +4,7 @@
 //    gradient / 2 (zeros from rank 1); one used nowhere keeps no gradient;
 //    without find_unused_parameters both unused ones are an error on every
 //    rank, named;
+//  - the overlapped sync (from gradient hooks) equals the sequential one;
 //  - the trainer's finite vote: a non-finite loss on rank 1 alone makes both
 //    ranks skip that update, and the ranks end with identical weights.
 // Prints "rank R: ok" or the failures and exits 1.
@@ -66,6 +67,50 @@ void CheckUnusedParameters(distributed::Collectives& world) {
                            "gradient on at least one rank (b, c)") !=
                         std::string::npos,
          rank, "strict: " + m);
+}
+
+// The overlapped sync (buckets all-reduced from the gradient hooks during
+// the last slot's backward pass, as on NCCL) equals the sequential one,
+// bitwise, on real ranks; w2 is unused in rank 1's last slot, w3 everywhere.
+void CheckOverlap(distributed::Collectives& world) {
+  const int rank = world.rank();
+  struct Params {
+    at::Tensor w1 = at::linspace(-1, 1, 64).set_requires_grad(true);
+    at::Tensor w2 = at::linspace(0.5, 2, 64).set_requires_grad(true);
+    at::Tensor w3 = at::zeros({64}).set_requires_grad(true);
+  };
+  auto backward = [&](Params& p, int slot) {
+    const at::Tensor x =
+        at::sin(at::arange(64, at::kFloat) * (1.0 + slot + 0.37 * rank));
+    at::Tensor loss = (p.w1 * x).pow(2).sum() * 1e3;
+    if (!(rank == 1 && slot == 1)) loss = loss + (p.w2 * x * p.w1).sum();
+    loss.backward();
+  };
+  GradientSyncOptions options;
+  options.find_unused_parameters = true;
+  options.bucket_bytes = 256;  // one bucket per parameter
+  Params a, b;
+  {
+    SlotGradients slots({a.w1, a.w2, a.w3});
+    for (int k = 0; k < 2; ++k) {
+      backward(a, k);
+      slots.AddSlot();
+    }
+    slots.Finish();
+    GradientSync sync({{"w1", a.w1}, {"w2", a.w2}, {"w3", a.w3}}, options);
+    Expect(sync.Average(world, 4, 1).ok(), rank, "sequential sync");
+  }
+  options.overlap = true;
+  GradientSync sync({{"w1", b.w1}, {"w2", b.w2}, {"w3", b.w3}}, options);
+  SlotGradients slots({b.w1, b.w2, b.w3});
+  backward(b, 0);
+  slots.AddSlot();
+  sync.BeginLastSlot(world, 4, &slots);
+  backward(b, 1);
+  Expect(sync.FinishLastSlot(1, true).ok(), rank, "overlapped sync");
+  Expect(at::equal(a.w1.grad(), b.w1.grad()), rank, "overlapped w1");
+  Expect(at::equal(a.w2.grad(), b.w2.grad()), rank, "overlapped w2");
+  Expect(!b.w3.grad().defined(), rank, "overlapped w3 unused");
 }
 
 // A linear model on constant inputs; rank 1's loss is NaN in its 2nd step.
@@ -181,6 +226,7 @@ int main(int argc, char** argv) {
   }
   sam2::distributed::Collectives& world = **created;
   sam2::training::CheckUnusedParameters(world);
+  sam2::training::CheckOverlap(world);
   sam2::training::CheckFiniteVote(world, argv[1]);
   if (sam2::training::failures == 0) std::printf("rank %d: ok\n", world.rank());
   return sam2::training::failures == 0 ? 0 : 1;
