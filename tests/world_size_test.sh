@@ -52,16 +52,22 @@ grep -q "4 x 1 = 4 micro-batch slots per step" "$tmp/w4a1/logs/log.txt"
 same w1a4 w2a2
 same w1a4 w4a1
 
-# The test can fail: another number of slots trains another model.
+# 2 ranks == 1 process with accumulation 2; and the test can fail: another
+# number of slots trains another model.
 must run w1a2 1 2
+must run w2a1 2 1
 export_model w1a2
+export_model w2a1
+same w1a2 w2a1
 if cmp -s "$tmp/w1a4.model.pt" "$tmp/w1a2.model.pt"; then
   echo "FAIL: 2 and 4 slots per step trained the same weights"; exit 1
 fi
 
-# Preempted after 3 steps on 2 ranks x 2, resumed on 1 process x 4.
+# Preempted after 3 steps (mid-epoch) on 2 ranks x 2, resumed on 1 process
+# x 4.
 must run moved 2 2 --set='checkpoint { save_every_steps: 1 }' --stop_after_steps=3
 grep -q "Saved .*step 3" "$tmp/moved/logs/log.txt"
+cp "$tmp/moved/checkpoints/checkpoint.pt" "$tmp/moved/checkpoints/checkpoint_moved_at_3.pt"
 must run moved 1 4 --set='checkpoint { save_every_steps: 1 }'
 grep -q "was written by 2 rank(s) x 2 accumulation step(s); continuing on 1 rank(s) x 4" \
   "$tmp/moved/logs/log.txt"
@@ -75,9 +81,10 @@ if run moved_again 1 1 --set="checkpoint { resume_from: \"$tmp/w2a2/checkpoints/
 fi
 grep -q "4 micro-batch slots per step, a global batch of 4), this run has 1 rank(s) x 1" "$tmp/moved_again.out"
 grep -q "allow_global_batch_change" "$tmp/moved_again.out"
-# ... unless allowed.
-must run moved_again 1 1 --set="checkpoint { resume_from: \"$tmp/w2a2/checkpoints/checkpoint.pt\" allow_global_batch_change: true }" --set='trainer { max_epochs: 3 }'
-grep -q "allowed by checkpoint.allow_global_batch_change" "$tmp/moved_again/logs/log.txt"
+# ... unless allowed (the position in the epoch is rescaled).
+must run moved_again 1 1 --set="checkpoint { resume_from: \"$tmp/moved/checkpoints/checkpoint_moved_at_3.pt\" allow_global_batch_change: true }"
+grep -q "allowed by checkpoint.allow_global_batch_change); position in epoch 1: step 1 of 4 slots -> step 4 of 1" "$tmp/moved_again/logs/log.txt"
+grep -q "Train Epoch: \[1\]\[5/8\]" "$tmp/moved_again/logs/log.txt"
 
 # Ranks with different configs stop before training, every one of them.
 set +e

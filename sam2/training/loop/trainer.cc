@@ -251,7 +251,7 @@ absl::Status Trainer::MaybeResume() {
   return absl::OkStatus();
 }
 
-absl::Status Trainer::CheckResumedWorld(const TrainerCheckpoint& checkpoint,
+absl::Status Trainer::CheckResumedWorld(TrainerCheckpoint& checkpoint,
                                         const std::string& path) {
   const int64_t world = parts_.collectives->world_size();
   const int64_t a = options_.gradient_accumulation_steps;
@@ -287,12 +287,18 @@ absl::Status Trainer::CheckResumedWorld(const TrainerCheckpoint& checkpoint,
       "the position in the epoch, would change");
   if (!options_.allow_global_batch_change) {
     return absl::FailedPreconditionError(absl::StrCat(
-        change, ". Keep ranks x trainer.gradient_accumulation_steps = ",
+        change, ". Keep ranks x optim.gradient_accumulation_steps = ",
         saved_slots, ", or set checkpoint.allow_global_batch_change: true"));
   }
-  parts_.log->Warning(absl::StrCat(change,
-                                   " (allowed by "
-                                   "checkpoint.allow_global_batch_change)"));
+  // The same fraction of the epoch: steps of the old size taken, in steps
+  // of the new size (rounded down; the new slots shard the epoch anew).
+  const int64_t next_batch =
+      checkpoint.next_batch * saved_slots / total_slots();
+  parts_.log->Warning(absl::StrCat(
+      change, " (allowed by checkpoint.allow_global_batch_change); position ",
+      "in epoch ", checkpoint.epoch, ": step ", checkpoint.next_batch, " of ",
+      saved_slots, " slots -> step ", next_batch, " of ", total_slots()));
+  checkpoint.next_batch = next_batch;
   return absl::OkStatus();
 }
 

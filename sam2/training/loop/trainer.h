@@ -271,7 +271,7 @@ class Trainer {
   bool ValInterruptedBeforeResume() const;
   bool IsIntermediateValEpoch(int64_t epoch) const;
   // Refuses (or, when allowed, adapts to) a checkpoint of another W x A.
-  absl::Status CheckResumedWorld(const TrainerCheckpoint& checkpoint,
+  absl::Status CheckResumedWorld(TrainerCheckpoint& checkpoint,
                                  const std::string& path);
   // Multi-process start: ranks agree on what they run, then take rank 0's
   // parameters and buffers.
