@@ -363,7 +363,8 @@ TEST(ValidationTest, UnknownChoicesListTheAllowedValues) {
        "model { memory_attention { layer { activation: 'tanh' } } "
        "image_encoder { neck { fpn_interp_model: 'area' fuse_type: 'max' } } "
        "pt_sampling_for_eval: 'centre' }",
-       "optim { amp_dtype: 'fp8' } distributed { backend: 'ucc' }"});
+       "optim { amp_dtype: 'fp8' } distributed { backend: 'ucc' "
+       "comms_dtype: 'int8' timeout_mins: -1 }"});
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   const std::string message(ValidateExperiment(*loaded, ModelOnly()).message());
   EXPECT_THAT(
@@ -381,7 +382,10 @@ TEST(ValidationTest, UnknownChoicesListTheAllowedValues) {
             HasSubstr("model.pt_sampling_for_eval: is \"centre\"; allowed: "
                       "center, uniform"),
             HasSubstr("distributed.backend: is \"ucc\"; allowed: nccl, mpi, "
-                      "gloo")))
+                      "gloo"),
+            HasSubstr("distributed.comms_dtype: is \"int8\"; allowed: "
+                      "bfloat16, float16"),
+            HasSubstr("distributed.timeout_mins: must be >= 0")))
       << message;
 }
 

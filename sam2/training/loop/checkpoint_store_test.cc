@@ -31,6 +31,9 @@ TEST(TorchCheckpointStoreTest, RoundTripAndOfficialModelPart) {
   c.time_elapsed = 12.5;
   c.loss_scale = 32768.0;
   c.loss_scale_growth_tracker = 17;
+  c.world_size = 2;
+  c.gradient_accumulation_steps = 4;
+  c.global_batch = 16;
   TorchCheckpointStore store;
   const std::string path = Temp("trainer.pt");
   ASSERT_TRUE(store.Save(path, c).ok());
@@ -44,6 +47,9 @@ TEST(TorchCheckpointStoreTest, RoundTripAndOfficialModelPart) {
   EXPECT_DOUBLE_EQ(back->time_elapsed, 12.5);
   EXPECT_EQ(back->loss_scale, 32768.0);
   EXPECT_EQ(back->loss_scale_growth_tracker, 17);
+  EXPECT_EQ(back->world_size, 2);
+  EXPECT_EQ(back->gradient_accumulation_steps, 4);
+  EXPECT_EQ(back->global_batch, 16);
   ASSERT_EQ(back->model.size(), 2u);
   EXPECT_TRUE(at::equal(back->model[0].second, c.model[0].second));
   EXPECT_TRUE(at::equal(back->optimizer[1].second, c.optimizer[1].second));
