@@ -630,6 +630,10 @@ absl::Status ValidateExperiment(const LoadedExperiment& loaded,
   }
   c.Require(e.distributed().timeout_mins() >= 0, "distributed.timeout_mins",
             "must be >= 0 (0: no timeout)");
+  c.Require(e.distributed().startup_timeout_mins() >= 0,
+            "distributed.startup_timeout_mins", "must be >= 0 (0: no timeout)");
+  c.Require(t.exit_after_minutes() >= 0, "trainer.exit_after_minutes",
+            "must be >= 0 (0: never)");
   // An unknown mode is reported above; the data checks then stop.
   const bool trains = mode.ok() && *mode != TrainerMode::kVal;
   const bool validates = mode.ok() && *mode != TrainerMode::kTrainOnly;

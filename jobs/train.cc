@@ -16,6 +16,7 @@
 #include "distributed/mpi_world.h"
 #include "sam2/training/experiment.h"
 #include "sam2/training/launch_check.h"
+#include "sam2/training/runtime/preemption.h"
 #ifdef SAM2_WITH_CUDA
 #include "distributed/nccl_collectives.h"
 #endif
@@ -168,10 +169,37 @@ int main(int argc, char** argv) {
     world = *std::move(nccl);
   }
 #endif
+  // SIGUSR1 / SIGTERM (preemption, wall time): checkpoint at the next step
+  // boundary and exit 0; under SLURM with --requeue, requeue the job.
+  training::InstallStopSignalHandlers();
+  options.stop_requested = [] { return training::StopSignalReceived(); };
   // The one place where a LibTorch exception that escaped the run's own
   // boundaries becomes a message and an exit code.
-  absl::Status status = base::CallCatchingTorchErrors(
+  absl::StatusOr<training::RunOutcome> outcome = base::CallCatchingTorchErrors(
       "", [&] { return training::RunExperiment(*loaded, options, *world); });
-  if (!status.ok()) return Fail(world.get(), std::string(status.message()));
+  if (!outcome.ok()) {
+    return Fail(world.get(), std::string(outcome.status().message()));
+  }
+  if (outcome->preempted && world->is_main()) {
+    const training::SlurmJob job =
+        training::SlurmJobFromEnvironment(distributed::CurrentEnvironment());
+    std::string what = "checkpointed; run the same command to resume";
+    if (job.present) {
+      absl::StatusOr<bool> requeued = training::RequeueSlurmJob(job);
+      if (!requeued.ok()) {
+        what = absl::StrCat("checkpointed; requeueing failed: ",
+                            requeued.status().message());
+      } else if (*requeued) {
+        what = absl::StrCat("checkpointed; SLURM job ", job.job_id,
+                            " requeued (it resumes where it stopped)");
+      } else {
+        what = absl::StrCat("checkpointed; SLURM job ", job.job_id,
+                            " is not requeueable (sbatch --requeue)");
+      }
+    }
+    const std::string text = absl::StrCat(
+        "train: stopped on ", outcome->stop_reason, ": ", what, "\n");
+    std::fwrite(text.data(), 1, text.size(), stderr);
+  }
   return 0;
 }

@@ -39,6 +39,9 @@ PACKAGES=(
   # Multi-process jobs
   libopenmpi-dev
   openmpi-bin
+  # SLURM (jobs/slurm/): the tests run a one-node SLURM on loopback
+  slurm-wlm
+  munge
 )
 
 SUDO=""

@@ -15,6 +15,7 @@
 #include "base/status_macros.h"
 #include "base/torch_errors.h"
 #include "configs/choices.h"
+#include "distributed/mpi_world.h"
 #include "sam2/checkpoint/state_dict.h"
 #include "sam2/checkpoint/torch_file.h"
 #include "sam2/training/data_builder.h"
@@ -30,6 +31,7 @@
 #include "sam2/training/runtime/autocast.h"
 #include "sam2/training/runtime/cuda_backend.h"
 #include "sam2/training/runtime/device.h"
+#include "sam2/training/runtime/preemption.h"
 
 namespace sam2::training {
 namespace {
@@ -57,6 +59,8 @@ TrainerOptions TrainerOptionsFromConfig(const config::Experiment& e,
       e.checkpoint().skip_saving_parameters().begin(),
       e.checkpoint().skip_saving_parameters().end());
   o.stop_after_steps = run.stop_after_steps;
+  o.exit_after_seconds = 60.0 * e.trainer().exit_after_minutes();
+  o.collective_timeout_s = 60.0 * e.distributed().timeout_mins();
   if (e.data().has_train() && e.data().train().datasets_size() > 0) {
     o.micro_batch_size = e.data().train().datasets(0).batch_size();
   }
@@ -152,9 +156,9 @@ double Median(std::vector<double> v) {
 
 }  // namespace
 
-absl::Status RunExperiment(const config::LoadedExperiment& loaded,
-                           const RunOptions& run,
-                           distributed::Collectives& world) {
+absl::StatusOr<RunOutcome> RunExperiment(const config::LoadedExperiment& loaded,
+                                         const RunOptions& run,
+                                         distributed::Collectives& world) {
   const config::Experiment& e = loaded.experiment;
   // The string choices, parsed once here (the validator used the same
   // parsers, so these fail only for configs that skipped validation).
@@ -173,7 +177,9 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
   if (e.trainer().blas_threads() > 0)
     SetBlasThreads(e.trainer().blas_threads());
 
-  world.SetTimeoutSeconds(60.0 * e.distributed().timeout_mins());
+  // Start-up collectives have their own bound; training's is set once the
+  // ranks agree (Trainer::Run).
+  world.SetTimeoutSeconds(60.0 * e.distributed().startup_timeout_mins());
   const std::string& root = e.launcher().experiment_log_dir();
   SAM2_ASSIGN_OR_RETURN(std::unique_ptr<RunLog> log,
                         RunLog::Open(e.logging().log_dir(), world.rank()));
@@ -188,6 +194,11 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
                    world.world_size() == 1 ? "" : "s", " (", world.num_nodes(),
                    " node", world.num_nodes() == 1 ? "" : "s",
                    world.world_size() == 1 ? ", no launcher" : ", MPI", ")"));
+  if (const SlurmJob job =
+          SlurmJobFromEnvironment(distributed::CurrentEnvironment());
+      job.present) {
+    log->Info(DescribeSlurmJob(job));
+  }
 
   if (device.is_cuda()) {
     const CudaBackendSettings cuda =
@@ -316,6 +327,7 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
   parts.log = log.get();
   parts.collectives = &world;
   parts.grad_scaler = grad_scaler.get();
+  parts.stop_requested = run.stop_requested;
   Trainer trainer(TrainerOptionsFromConfig(e, mode, run), parts);
 
   if (run.benchmark_steps > 0) {
@@ -334,7 +346,7 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
                                   (result->sync_seconds.size() > 1 ? 1 : 0),
                               result->sync_seconds.end());
     // Rank 0 speaks for the ranks (they run the same steps in lockstep).
-    if (!world.is_main()) return absl::OkStatus();
+    if (!world.is_main()) return RunOutcome();
     std::printf("median_data_s %.4f\n", Median(result->data_seconds));
     if (world.world_size() > 1) {
       // The gradient sync's share of the step (sync included in the step).
@@ -347,9 +359,12 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
     }
     std::printf("peak_rss_mb %.1f\n", result->peak_rss_mb);
     std::printf("median_step_s %.4f\n", Median(steps));
-    return absl::OkStatus();
+    return RunOutcome();
   }
   SAM2_RETURN_IF_ERROR(trainer.Run());
+  if (trainer.preempted()) {
+    return RunOutcome{true, trainer.stop_reason()};
+  }
   const std::vector<double>& losses = trainer.step_losses();
   if (!losses.empty()) {
     const size_t k = std::min<size_t>(10, losses.size());
@@ -362,7 +377,7 @@ absl::Status RunExperiment(const config::LoadedExperiment& loaded,
         "last %d steps %.4f",
         trainer.state().step, k, first, k, last));
   }
-  return absl::OkStatus();
+  return RunOutcome();
 }
 
 }  // namespace sam2::training

@@ -6,9 +6,11 @@
 #define SAM2_TRAINING_EXPERIMENT_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "configs/loader.h"
 #include "distributed/collectives.h"
 
@@ -21,11 +23,21 @@ struct RunOptions {
   int64_t stop_after_steps = 0;
   // With benchmark_steps: Chrome trace of the operators of the timed steps.
   std::string profile_trace;
+  // This process's stop request (a signal number; 0: none), polled at every
+  // step boundary; may be empty.
+  std::function<int()> stop_requested;
 };
 
-absl::Status RunExperiment(const config::LoadedExperiment& loaded,
-                           const RunOptions& options,
-                           distributed::Collectives& world);
+struct RunOutcome {
+  // Training stopped early on a stop request (signal, exit_after_minutes),
+  // after checkpointing in step.
+  bool preempted = false;
+  std::string stop_reason;
+};
+
+absl::StatusOr<RunOutcome> RunExperiment(const config::LoadedExperiment& loaded,
+                                         const RunOptions& options,
+                                         distributed::Collectives& world);
 
 }  // namespace sam2::training
 

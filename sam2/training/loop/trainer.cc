@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -148,6 +149,10 @@ absl::Status Trainer::Run() {
   process_start_ = Now();
   SAM2_RETURN_IF_ERROR(MaybeResume());
   SAM2_RETURN_IF_ERROR(StartWorld());
+  // The start-up bound (a missing rank shows there) gives way to training's.
+  if (options_.collective_timeout_s) {
+    parts_.collectives->SetTimeoutSeconds(*options_.collective_timeout_s);
+  }
   elapsed_at_start_ = state_.time_elapsed;
   if (options_.mode == config::TrainerMode::kVal) return ValEpoch(state_.epoch);
   if (parts_.optimizer == nullptr || parts_.train_data == nullptr) {
@@ -170,6 +175,14 @@ absl::Status Trainer::Run() {
     // Saved before validating, as the reference: a preempted validation
     // costs the validation only.
     SAM2_RETURN_IF_ERROR(SaveCheckpoint(/*end_of_epoch=*/true));
+    if (stop_agreed_ && state_.epoch < options_.max_epochs) {
+      // Stopped on the epoch's last step: the epoch is complete and saved;
+      // its validation (if any) runs first on resume.
+      preempted_ = true;
+      parts_.log->Info(absl::StrCat("Stopping after epoch ", finished, " (",
+                                    stop_reason_, "); checkpoint saved"));
+      return absl::OkStatus();
+    }
     if (IsIntermediateValEpoch(finished)) {
       SAM2_RETURN_IF_ERROR(ValEpoch(finished));
     }
@@ -524,11 +537,21 @@ absl::Status Trainer::ApplyUpdate(StepWork& work, int64_t steps_per_epoch) {
   distributed::Collectives& world = *parts_.collectives;
   TrainOptimizer& optimizer = *parts_.optimizer;
   const double t0 = Now();
-  // Every rank must take the same decision, or gradient averaging deadlocks.
-  std::vector<at::Tensor> flag = {
-      at::full({1}, work.finite ? 0.0 : 1.0, at::kDouble)};
+  // Every rank must take the same decisions, or the collectives deadlock:
+  // whether every loss was finite, and whether any rank was asked to stop
+  // (preemption signal, wall time).
+  std::string reason;
+  const int stop = LocalStopRequest(&reason);
+  at::Tensor votes = at::zeros({2}, at::kDouble);
+  votes[0] = work.finite ? 0.0 : 1.0;
+  votes[1] = stop != 0 ? 1.0 : 0.0;
+  std::vector<at::Tensor> flag = {votes};
   world.AllReduceSum(flag);
-  work.all_finite = flag[0].item<double>() == 0.0;
+  work.all_finite = votes[0].item<double>() == 0.0;
+  if (votes[1].item<double>() > 0 && !stop_agreed_) {
+    stop_agreed_ = true;
+    stop_reason_ = stop != 0 ? reason : "a stop request on another rank";
+  }
   if (work.overlapped) {
     // Completed on every rank (each issued its buckets), applied only when
     // the step is taken.
@@ -678,7 +701,32 @@ absl::Status Trainer::Report(StepWork& work, int64_t steps_per_epoch) {
       steps_this_process_ >= options_.stop_after_steps) {
     stopped_ = true;
   }
+  // A stop mid-epoch checkpoints here; on the epoch's last step the epoch
+  // ends first (its stats and end-of-epoch checkpoint, see Run).
+  if (stop_agreed_ && !stopped_ && state_.next_batch < steps_per_epoch) {
+    parts_.log->Info(absl::StrCat("Stopping at step ", state_.step, " (",
+                                  stop_reason_, "): checkpointing"));
+    SAM2_RETURN_IF_ERROR(SaveCheckpoint(/*end_of_epoch=*/false));
+    stopped_ = true;
+    preempted_ = true;
+  }
   return absl::OkStatus();
+}
+
+int Trainer::LocalStopRequest(std::string* reason) const {
+  if (parts_.stop_requested) {
+    if (const int signal = parts_.stop_requested(); signal != 0) {
+      *reason = absl::StrCat("signal ", signal, " (", strsignal(signal), ")");
+      return signal;
+    }
+  }
+  if (options_.exit_after_seconds > 0 &&
+      Now() - process_start_ >= options_.exit_after_seconds) {
+    *reason = absl::StrFormat("trainer.exit_after_minutes (%.1f min)",
+                              options_.exit_after_seconds / 60);
+    return -1;
+  }
+  return 0;
 }
 
 absl::Status Trainer::ValEpoch(int64_t epoch) {

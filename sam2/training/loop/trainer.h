@@ -206,6 +206,12 @@ struct TrainerOptions {
   // Test hook: stop (as if killed) after this many optimizer steps in this
   // process; 0: never.
   int64_t stop_after_steps = 0;
+  // Checkpoint and stop at the first step boundary after this many seconds
+  // of this process (ahead of a wall-time limit); 0: never.
+  double exit_after_seconds = 0;
+  // The collectives' timeout once training runs (the start has its own,
+  // set by the caller); unset: leave it.
+  std::optional<double> collective_timeout_s;
 };
 
 struct TrainerParts {
@@ -225,6 +231,10 @@ struct TrainerParts {
   std::function<std::optional<double>(bool reset)> device_memory_mb;
   // Waits for the accelerator's queued work (benchmark timings); may be empty.
   std::function<void()> synchronize_device;
+  // A stop request of this process (the signal number, e.g. SIGUSR1 before
+  // a preemption; 0: none); may be empty. Ranks agree on it at the next step
+  // boundary, checkpoint and stop.
+  std::function<int()> stop_requested;
 };
 
 struct EpochStats {
@@ -261,6 +271,10 @@ class Trainer {
   const std::map<std::string, double>& last_val_stats() const {
     return last_val_stats_;
   }
+  // Whether Run() stopped early on a stop request (signal or
+  // exit_after_seconds) after checkpointing; the reason for the log.
+  bool preempted() const { return preempted_; }
+  const std::string& stop_reason() const { return stop_reason_; }
   // Per-step core losses of this process (for tests and the demo report).
   const std::vector<double>& step_losses() const { return step_losses_; }
 
@@ -293,6 +307,8 @@ class Trainer {
   absl::Status ApplyUpdate(StepWork& work, int64_t steps_per_epoch);
   // Logs, TensorBoard, checkpoint cadence.
   absl::Status Report(StepWork& work, int64_t steps_per_epoch);
+  // This process's stop request (0: none), and its text.
+  int LocalStopRequest(std::string* reason) const;
   int64_t total_slots() const;
   absl::Status SaveCheckpoint(bool end_of_epoch);
   absl::Status SaveCheckpointTo(const std::string& path);
@@ -312,6 +328,11 @@ class Trainer {
   double process_start_ = 0;
   double elapsed_at_start_ = 0;
   bool stopped_ = false;
+  bool preempted_ = false;
+  // Agreed at a step boundary; acted on at the end of the step (or, on the
+  // epoch's last step, once the epoch is checkpointed).
+  bool stop_agreed_ = false;
+  std::string stop_reason_;
   bool resumed_ = false;  // state_ came from a checkpoint
 };
 
