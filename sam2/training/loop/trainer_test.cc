@@ -22,6 +22,7 @@
 #include <set>
 #include <sstream>
 
+#include "absl/strings/str_cat.h"
 #include "base/testing/temp_dir.h"
 
 namespace sam2::training {
@@ -386,6 +387,58 @@ TEST_P(ResumeTest, ResumedRunEqualsUninterruptedRun) {
 }
 
 INSTANTIATE_TEST_SUITE_P(CheckpointEvery, ResumeTest, ::testing::Values(1, 3));
+
+// A stop request (SIGUSR1 before a preemption) at step k: checkpoint in
+// step, stop, and a resumed run ends with the uninterrupted weights; k = 6
+// is the last step of epoch 0, where the epoch is finished (and validated
+// on resume) first.
+class StopRequestTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(StopRequestTest, CheckpointsStopsAndResumesExactly) {
+  const int stop_at = GetParam();
+  ToyRun full("stop_full", /*dropout=*/0.3, /*init_seed=*/1);
+  Trainer uninterrupted(full.options, full.Parts());
+  ASSERT_TRUE(uninterrupted.Run().ok());
+
+  ToyRun stopped("stopped", 0.3, 1);
+  TrainerParts parts = stopped.Parts();
+  int64_t calls = 0;
+  // Asked during step `stop_at` (polled once per step, at its end).
+  parts.stop_requested = [&] { return ++calls == stop_at ? 10 : 0; };
+  Trainer first(stopped.options, parts);
+  ASSERT_TRUE(first.Run().ok());
+  EXPECT_TRUE(first.preempted());
+  EXPECT_EQ(first.state().step, stop_at);
+  EXPECT_THAT(first.stop_reason(), HasSubstr("signal 10"));
+  const std::string log = Read(stopped.dir + "/logs/log.txt");
+  EXPECT_THAT(log, HasSubstr(stop_at == 6 ? "Stopping after epoch 0"
+                                          : "Stopping at step 2"));
+
+  ToyRun resumed("stopped", 0.3, /*init_seed=*/99, 6, 2, /*fresh=*/false);
+  Trainer second(resumed.options, resumed.Parts());
+  ASSERT_TRUE(second.Run().ok());
+  EXPECT_FALSE(second.preempted());
+  EXPECT_EQ(second.state().step, 18);
+  ExpectSameWeights(resumed.Weights(), full.Weights());
+  EXPECT_THAT(Read(resumed.dir + "/logs/log.txt"),
+              HasSubstr(absl::StrCat("Resuming from ", resumed.dir,
+                                     "/checkpoints/checkpoint.pt at epoch ",
+                                     stop_at == 6 ? 1 : 0, ", batch ",
+                                     stop_at == 6 ? 0 : 2)));
+}
+
+INSTANTIATE_TEST_SUITE_P(AtStep, StopRequestTest, ::testing::Values(2, 6));
+
+TEST(TrainerTest, ExitAfterSecondsCheckpointsAndStops) {
+  ToyRun run("exit_after", 0.0, 1);
+  run.options.exit_after_seconds = 1e-9;  // at the first step boundary
+  Trainer trainer(run.options, run.Parts());
+  ASSERT_TRUE(trainer.Run().ok());
+  EXPECT_TRUE(trainer.preempted());
+  EXPECT_EQ(trainer.state().step, 1);
+  EXPECT_THAT(trainer.stop_reason(), HasSubstr("trainer.exit_after_minutes"));
+  EXPECT_TRUE(std::filesystem::exists(run.dir + "/checkpoints/checkpoint.pt"));
+}
 
 // Mixed precision's loss scaling: a power-of-two scale changes no weight,
 // and steps whose gradients overflow are skipped.
