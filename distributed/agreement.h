@@ -20,10 +20,11 @@ struct AgreementItem {
 };
 
 // Collective: every rank must call it with the same items in the same order
-// (the `what`s are compared too). The caller names the rank. OK when every rank's values equal rank 0's;
-// otherwise FailedPrecondition on every rank, naming each differing item and
-// how many ranks differ; a differing rank also shows where its value departs
-// from rank 0's (the first differing line of each).
+// (the `what`s are compared too). The caller names the rank. OK when every
+// rank's values equal rank 0's; otherwise FailedPrecondition on every rank,
+// naming each differing item and how many ranks differ; a differing rank also
+// shows where its value departs from rank 0's (the first differing line of
+// each).
 absl::Status AgreeAcrossRanks(Collectives& world,
                               const std::vector<AgreementItem>& items);
 

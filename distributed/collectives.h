@@ -8,6 +8,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -55,6 +56,9 @@ class Collectives {
   // A collective that waits longer than this for its peers ends the job
   // (a peer is gone or stuck); 0: wait forever.
   virtual void SetTimeoutSeconds(double seconds) {}
+  // Where a timed-out collective leaves its trace (and ranks their
+  // progress); empty: nowhere.
+  virtual void SetTraceDirectory(const std::string& dir) {}
 };
 
 // The canonical summation of n values v_0..v_{n-1}: split at the largest

@@ -4,17 +4,23 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <climits>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 
 extern char** environ;
 
@@ -48,9 +54,17 @@ constexpr int64_t kChunkBytes = int64_t{16} << 20;
 // timeout: a peer rank is gone (killed, crashed outside MPI's sight) or
 // stuck. Exiting non-zero makes mpirun (and srun --kill-on-bad-exit) end the
 // other ranks; ranks still waiting elsewhere time out the same way.
+//
+// With a trace directory (SetTraceDirectory, the run's log dir), each rank
+// keeps <dir>/collectives/rank<R>.progress current (the sequence number of the
+// collective it is in or last left, refreshed every second), and on a timeout
+// writes its last collectives (sequence number, op, bytes, start and end
+// times) to rank<R>.trace and names the ranks whose progress shows they never
+// arrived at the collective it waits in.
 class CollectiveWatchdog {
  public:
-  explicit CollectiveWatchdog(int rank) : rank_(rank) {
+  explicit CollectiveWatchdog(int rank, int size)
+      : rank_(rank), size_(size), start_(Clock::now()) {
     thread_ = std::thread([this] { Watch(); });
   }
   ~CollectiveWatchdog() {
@@ -66,17 +80,99 @@ class CollectiveWatchdog {
     timeout_s_ = seconds;
     cv_.notify_all();
   }
-  void Enter(const char* what) {
+  void SetTraceDirectory(const std::string& dir) {
     std::lock_guard<std::mutex> lock(mu_);
+    trace_dir_ = dir.empty() ? "" : dir + "/collectives";
+    if (!trace_dir_.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(trace_dir_, ec);
+    }
+  }
+  void Enter(const char* what, int64_t bytes) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++seq_;
     what_ = what;
-    since_ = std::chrono::steady_clock::now();
+    since_ = Clock::now();
+    Record& r = ring_[seq_ % ring_.size()];
+    r = {seq_, what, bytes, Seconds(since_), -1};
   }
   void Leave() {
     std::lock_guard<std::mutex> lock(mu_);
     what_ = nullptr;
+    ring_[seq_ % ring_.size()].end_s = Seconds(Clock::now());
   }
 
  private:
+  using Clock = std::chrono::steady_clock;
+  struct Record {
+    int64_t seq = 0;
+    const char* op = nullptr;
+    int64_t bytes = 0;
+    double start_s = 0, end_s = -1;  // since this rank started; -1: running
+  };
+
+  double Seconds(Clock::time_point t) const {
+    return std::chrono::duration<double>(t - start_).count();
+  }
+
+  // <seq> <in|out> <unix time>: what a peer reads to see how far we got.
+  void WriteProgress() {
+    if (trace_dir_.empty()) return;
+    const std::string path =
+        absl::StrCat(trace_dir_, "/rank", rank_, ".progress");
+    const std::string temp = path + ".tmp";
+    {
+      std::ofstream out(temp, std::ios::trunc);
+      out << seq_ << " " << (what_ != nullptr ? "in" : "out") << " "
+          << std::time(nullptr) << "\n";
+    }
+    std::rename(temp.c_str(), path.c_str());
+  }
+
+  std::string WriteTrace() {
+    if (trace_dir_.empty()) return "";
+    const std::string path = absl::StrCat(trace_dir_, "/rank", rank_, ".trace");
+    std::ofstream out(path, std::ios::trunc);
+    out << "# rank " << rank_ << " of " << size_
+        << ": the last collectives (seconds since the rank started)\n"
+        << "# seq op bytes start_s end_s\n";
+    for (size_t k = 0; k < ring_.size(); ++k) {
+      const Record& r = ring_[(seq_ + 1 + k) % ring_.size()];
+      if (r.op == nullptr) continue;
+      out << r.seq << " " << r.op << " " << r.bytes << " "
+          << absl::StrFormat("%.3f", r.start_s) << " "
+          << (r.end_s < 0 ? std::string("waiting")
+                          : absl::StrFormat("%.3f", r.end_s))
+          << "\n";
+    }
+    return path;
+  }
+
+  // The peers whose progress file shows they have not entered collective
+  // `seq` (or cannot be read).
+  std::string MissingRanks() const {
+    if (trace_dir_.empty()) return "";
+    std::vector<std::string> missing;
+    const long now = static_cast<long>(std::time(nullptr));
+    for (int r = 0; r < size_; ++r) {
+      if (r == rank_) continue;
+      std::ifstream in(absl::StrCat(trace_dir_, "/rank", r, ".progress"));
+      int64_t seq = -1;
+      std::string state;
+      long when = 0;
+      if (!(in >> seq >> state >> when)) {
+        missing.push_back(absl::StrCat(r, " (no progress file)"));
+      } else if (seq < seq_) {
+        missing.push_back(absl::StrCat(r, " (last at #", seq, ", ", state,
+                                       ", updated ", now - when, " s ago)"));
+      }
+    }
+    return missing.empty()
+               ? "every rank reached it (a rank may be stuck inside)"
+               : absl::StrCat("ranks that did not arrive: ",
+                              absl::StrJoin(missing, ", "));
+  }
+
   void Watch() {
     std::unique_lock<std::mutex> lock(mu_);
     while (!stop_) {
@@ -84,29 +180,37 @@ class CollectiveWatchdog {
       const double period =
           timeout_s_ > 0 ? std::min(1.0, timeout_s_ / 4) : 1.0;
       cv_.wait_for(lock, std::chrono::duration<double>(period));
-      if (stop_ || what_ == nullptr || timeout_s_ <= 0) continue;
-      const double waited = std::chrono::duration<double>(
-                                std::chrono::steady_clock::now() - since_)
-                                .count();
+      if (stop_) break;
+      WriteProgress();
+      if (what_ == nullptr || timeout_s_ <= 0) continue;
+      const double waited =
+          std::chrono::duration<double>(Clock::now() - since_).count();
       if (waited > timeout_s_) {
-        std::fprintf(stderr,
-                     "rank %d: %s has waited %.0f s for the other ranks "
-                     "(timeout %.0f s, distributed.timeout_mins): a rank is "
-                     "gone or stuck; ending this rank\n",
-                     rank_, what_, waited, timeout_s_);
+        const std::string trace = WriteTrace();
+        const std::string message = absl::StrFormat(
+            "rank %d: %s #%d has waited %.0f s for the other ranks (timeout "
+            "%.0f s, distributed.timeout_mins): a rank is gone or stuck; %s%s; "
+            "ending this rank\n",
+            rank_, what_, seq_, waited, timeout_s_, MissingRanks(),
+            trace.empty() ? "" : absl::StrCat("; trace: ", trace));
+        std::fwrite(message.data(), 1, message.size(), stderr);
         std::fflush(nullptr);
         std::_Exit(1);
       }
     }
   }
 
-  const int rank_;
+  const int rank_, size_;
+  const Clock::time_point start_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
   double timeout_s_ = 0;
+  std::string trace_dir_;
+  int64_t seq_ = 0;
   const char* what_ = nullptr;
-  std::chrono::steady_clock::time_point since_;
+  Clock::time_point since_;
+  std::array<Record, 64> ring_;
   std::thread thread_;
 };
 
@@ -117,11 +221,14 @@ class MpiCollectives final : public Collectives {
         size_(size),
         local_rank_(local_rank),
         nodes_(nodes),
-        watchdog_(rank) {}
+        watchdog_(rank, size) {}
   ~MpiCollectives() override { MPI_Finalize(); }
 
   void SetTimeoutSeconds(double seconds) override {
     watchdog_.SetTimeout(seconds);
+  }
+  void SetTraceDirectory(const std::string& dir) override {
+    watchdog_.SetTraceDirectory(dir);
   }
 
   [[noreturn]] void Abort(int exit_code) override {
@@ -146,7 +253,7 @@ class MpiCollectives final : public Collectives {
     for (int64_t offset = 0; offset < total; offset += kMaxChunkBytes) {
       const int count =
           static_cast<int>(std::min(kMaxChunkBytes, total - offset));
-      Blocking("MPI_Bcast", [&] {
+      Blocking("MPI_Bcast", count, [&] {
         return MPI_Bcast(bytes + offset, count, MPI_BYTE, root, MPI_COMM_WORLD);
       });
     }
@@ -154,14 +261,14 @@ class MpiCollectives final : public Collectives {
   }
 
   void Barrier() override {
-    Blocking("MPI_Barrier", [] { return MPI_Barrier(MPI_COMM_WORLD); });
+    Blocking("MPI_Barrier", 0, [] { return MPI_Barrier(MPI_COMM_WORLD); });
   }
 
  private:
   // Runs one blocking MPI call under the watchdog and checks its result.
   template <typename Call>
-  void Blocking(const char* what, Call call) {
-    watchdog_.Enter(what);
+  void Blocking(const char* what, int64_t bytes, Call call) {
+    watchdog_.Enter(what, bytes);
     const int code = call();
     watchdog_.Leave();
     if (code != MPI_SUCCESS) AbortOnMpiError(code, what, rank_);
@@ -180,7 +287,7 @@ class MpiCollectives final : public Collectives {
     for (int64_t first = 0; first < mine.numel(); first += per_chunk) {
       const int64_t n = std::min(per_chunk, mine.numel() - first);
       at::Tensor gathered = at::empty({size_, n}, mine.options());
-      Blocking("MPI_Allgather", [&] {
+      Blocking("MPI_Allgather", n * element, [&] {
         return MPI_Allgather(mine.slice(0, first, first + n).data_ptr(),
                              static_cast<int>(n * element), MPI_BYTE,
                              gathered.data_ptr(), static_cast<int>(n * element),

@@ -110,6 +110,9 @@ class NcclCollectives final : public Collectives {
     host_->Abort(exit_code);
     std::_Exit(exit_code);  // Not reached: the host's Abort does not return.
   }
+  void SetTraceDirectory(const std::string& dir) override {
+    host_->SetTraceDirectory(dir);
+  }
   void SetTimeoutSeconds(double seconds) override {
     timeout_s_.store(seconds);
     host_->SetTimeoutSeconds(seconds);

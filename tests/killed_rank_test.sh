@@ -48,6 +48,43 @@ pgrep -f "$tmp/run" > /dev/null && { echo "FAIL: a rank survived"; exit 1; }
 grep -q "exited on signal 9" "$tmp/killed.out" || { cat "$tmp/killed.out"; exit 1; }
 echo "killed rank: the job ended with exit $code ${elapsed_ms} ms after the kill"
 
+# A rank that hangs (SIGSTOP) makes the other time out in its collective
+# (distributed.timeout_mins: 0.1 = 6 s), naming the collective, its sequence
+# number and the rank that did not arrive, with a trace under the log dir.
+hung="$tmp/hung"
+"${mpi[@]}" -np 2 "$train" "${args[@]}" \
+  --set="launcher { experiment_log_dir: \"$hung\" }" \
+  --set='distributed { timeout_mins: 0.1 }' > "$tmp/hung.out" 2>&1 &
+job=$!
+for _ in $(seq 1 600); do
+  grep -q "step 3 " "$hung/logs/log.txt" 2> /dev/null && break
+  sleep 0.1
+done
+ranks=($(pgrep -P "$job" -f jobs/train))
+[[ ${#ranks[@]} == 2 ]] || { echo "FAIL: expected 2 rank processes"; exit 1; }
+start=$(date +%s%N)
+kill -STOP "${ranks[1]}"
+ended=0
+for _ in $(seq 1 600); do
+  if ! kill -0 "$job" 2> /dev/null; then ended=1; break; fi
+  sleep 0.1
+done
+[[ $ended == 1 ]] || { kill -9 "$job" "${ranks[@]}" 2> /dev/null; echo "FAIL: no timeout in 60 s"; exit 1; }
+set +e
+wait "$job"
+code=$?
+set -e
+elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+[[ $code != 0 ]] || { cat "$tmp/hung.out"; echo "FAIL: exit 0 after a hung rank"; exit 1; }
+line=$(grep -E "^rank [01]: MPI_[A-Za-z]+ #[0-9]+ has waited [0-9]+ s for the other ranks \(timeout 6 s" "$tmp/hung.out" || true)
+[[ -n $line ]] || { cat "$tmp/hung.out"; echo "FAIL: no timeout message"; exit 1; }
+echo "$line" | grep -qE "ranks that did not arrive: [01] \(last at #[0-9]+" || {
+  echo "$line"; echo "FAIL: the missing rank is not named"; exit 1; }
+waiting=$(echo "$line" | sed -E 's/^rank ([01]):.*/\1/')
+grep -q "waiting" "$hung/logs/collectives/rank$waiting.trace"
+echo "hung rank: the job ended with exit $code ${elapsed_ms} ms after SIGSTOP:"
+echo "  $line"
+
 # An error on the ranks ends every rank, naming it.
 set +e
 timeout 120 "${mpi[@]}" -np 2 "$train" "${args[@]}" \

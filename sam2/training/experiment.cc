@@ -180,6 +180,7 @@ absl::StatusOr<RunOutcome> RunExperiment(const config::LoadedExperiment& loaded,
   // Start-up collectives have their own bound; training's is set once the
   // ranks agree (Trainer::Run).
   world.SetTimeoutSeconds(60.0 * e.distributed().startup_timeout_mins());
+  world.SetTraceDirectory(e.logging().log_dir());
   const std::string& root = e.launcher().experiment_log_dir();
   SAM2_ASSIGN_OR_RETURN(std::unique_ptr<RunLog> log,
                         RunLog::Open(e.logging().log_dir(), world.rank()));
