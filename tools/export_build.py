@@ -212,6 +212,8 @@ def main():
     link = []
     libs = []
     for a in link_args[1:]:
+        if a.startswith(("@", "-Wl,@")):
+            continue  # the params file; its arguments are in the list too
         if TORCH_LIBS.match(a) or a.startswith("-L") and ("libtorch" in a or "cuda" in a):
             continue
         if CUDA_LIBS.match(a):
