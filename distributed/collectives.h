@@ -24,6 +24,8 @@ class Collectives {
   virtual int local_rank() const = 0;
   // Nodes (hosts) the ranks run on.
   virtual int num_nodes() const { return 1; }
+  // How the ranks talk, for the logs: "no launcher", "MPI", "MPI + NCCL".
+  virtual std::string transport() const { return "no launcher"; }
   bool is_main() const { return rank() == 0; }
 
   // Sums each tensor in place over all ranks. Implementations that promise

@@ -241,6 +241,7 @@ class MpiCollectives final : public Collectives {
   int world_size() const override { return size_; }
   int local_rank() const override { return local_rank_; }
   int num_nodes() const override { return nodes_; }
+  std::string transport() const override { return "MPI"; }
 
   void AllReduceSum(std::vector<at::Tensor>& tensors) override {
     for (at::Tensor& t : tensors) AllReduceSumOne(t);

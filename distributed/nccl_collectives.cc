@@ -96,6 +96,9 @@ class NcclCollectives final : public Collectives {
   int world_size() const override { return host_->world_size(); }
   int local_rank() const override { return host_->local_rank(); }
   int num_nodes() const override { return host_->num_nodes(); }
+  std::string transport() const override {
+    return host_->transport() + " + NCCL";
+  }
 
   void AllReduceSum(std::vector<at::Tensor>& tensors) override {
     StartAllReduceSum(tensors)->Wait();

@@ -190,11 +190,10 @@ absl::StatusOr<RunOutcome> RunExperiment(const config::LoadedExperiment& loaded,
   }
   log->Info(absl::StrCat("Experiment ", loaded.name, " (", loaded.path,
                          "), logs in ", root));
-  log->Info(
-      absl::StrCat("World: ", world.world_size(), " rank",
-                   world.world_size() == 1 ? "" : "s", " (", world.num_nodes(),
-                   " node", world.num_nodes() == 1 ? "" : "s",
-                   world.world_size() == 1 ? ", no launcher" : ", MPI", ")"));
+  log->Info(absl::StrCat(
+      "World: ", world.world_size(), " rank",
+      world.world_size() == 1 ? "" : "s", " (", world.num_nodes(), " node",
+      world.num_nodes() == 1 ? "" : "s", ", ", world.transport(), ")"));
   if (const SlurmJob job =
           SlurmJobFromEnvironment(distributed::CurrentEnvironment());
       job.present) {
