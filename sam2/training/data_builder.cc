@@ -170,6 +170,11 @@ absl::StatusOr<std::unique_ptr<data::Transform>> BuildOne(
 
 }  // namespace
 
+absl::StatusOr<std::shared_ptr<const data::VosRawDataset>> BuildRawDataset(
+    const config::VOSDatasetConfig& config, const std::string& path) {
+  return BuildRaw(config, path);
+}
+
 absl::StatusOr<std::unique_ptr<data::Transform>> BuildTransforms(
     const google::protobuf::RepeatedPtrField<TransformConfig>& configs,
     const std::string& path) {

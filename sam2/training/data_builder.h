@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "configs/experiment.pb.h"
+#include "data/datasets/vos_raw_dataset.h"
 #include "data/loader/loader.h"
 #include "data/transforms/transforms.h"
 #include "sam2/training/loop/trainer.h"
@@ -31,6 +32,11 @@ struct DataBuildContext {
 absl::StatusOr<std::unique_ptr<data::Transform>> BuildTransforms(
     const google::protobuf::RepeatedPtrField<config::TransformConfig>& configs,
     const std::string& path);
+
+// The raw dataset (videos, frames, segment loaders) of one VOS dataset
+// entry; `path` names it in errors (e.g. "data.train.datasets[0].concat[1]").
+absl::StatusOr<std::shared_ptr<const data::VosRawDataset>> BuildRawDataset(
+    const config::VOSDatasetConfig& config, const std::string& path);
 
 absl::StatusOr<std::unique_ptr<data::DataLoader>> BuildDataLoader(
     const config::MixedDatasetConfig& config, const DataBuildContext& context,
