@@ -34,6 +34,10 @@ PACKAGES=(
   zlib1g-dev
   nlohmann-json3-dev
   libopencv-dev            # imgproc: the distance transform of click sampling
+  libavformat-dev          # FFmpeg: SA-V frame extraction (jobs/extract_sav_frames)
+  libavcodec-dev
+  libswscale-dev
+  libavutil-dev
   libgtest-dev
   libgmock-dev
   # Multi-process jobs
