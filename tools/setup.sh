@@ -38,6 +38,7 @@ PACKAGES=(
   libavcodec-dev
   libswscale-dev
   libavutil-dev
+  libarchive-dev           # SA-1B tar shards (jobs/preprocess_sa1b)
   libgtest-dev
   libgmock-dev
   # Multi-process jobs
