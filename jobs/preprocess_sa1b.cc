@@ -83,10 +83,14 @@ std::vector<Unit> MyUnits(std::vector<Unit> all, int rank, int ranks) {
   return mine;
 }
 
-// A fixed split: FNV-1a of the name mapped to [0, 1).
+// A fixed split: FNV-1a of the name, mixed (SplitMix64's finaliser: FNV's
+// high bits barely change between "sa_1" and "sa_2"), mapped to [0, 1).
 bool InVal(const std::string& name, double fraction) {
   uint64_t h = 1469598103934665603ULL;
   for (unsigned char c : name) h = (h ^ c) * 1099511628211ULL;
+  h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+  h ^= h >> 31;
   return static_cast<double>(h >> 11) / 9007199254740992.0 < fraction;
 }
 

@@ -27,7 +27,7 @@ PY
 head -c 9000 "$tmp/tars/sa_000001.tar" > "$tmp/tars/sa_000003.tar"
 
 set +e
-"$job" --input="$tmp/tars" --output_dir="$tmp/out" --val_fraction=0.3 > "$tmp/run.log" 2>&1
+"$job" --input="$tmp/tars" --output_dir="$tmp/out" --val_fraction=0.4 > "$tmp/run.log" 2>&1
 code=$?
 set -e
 [[ $code == 1 ]] || { cat "$tmp/run.log"; echo "FAIL: exit $code"; exit 1; }
@@ -44,6 +44,8 @@ done
 test -f "$tmp/out/sa_8.json"  # its other annotations are kept
 if ls -a "$tmp/out" | grep -q partial; then echo "FAIL: partial folder left"; exit 1; fi
 [[ $(cat "$tmp/out/train_list.txt" "$tmp/out/val_list.txt" | wc -l) == 6 ]]
+[[ -s "$tmp/out/train_list.txt" && -s "$tmp/out/val_list.txt" ]] || {
+  echo "FAIL: --val_fraction=0.4 left a list empty"; cat "$tmp/out/"*_list.txt; exit 1; }
 python3 - "$tmp/out/manifest.json" <<'PY'
 import json, sys
 m = {r["shard"]: r for r in json.load(open(sys.argv[1]))}
@@ -54,7 +56,7 @@ PY
 
 # A rerun skips the finished shards (and fails the truncated one again).
 set +e
-"$job" --input="$tmp/tars" --output_dir="$tmp/out" --val_fraction=0.3 > "$tmp/rerun.log" 2>&1
+"$job" --input="$tmp/tars" --output_dir="$tmp/out" --val_fraction=0.4 > "$tmp/rerun.log" 2>&1
 set -e
 grep -q "4 shards: 0 done, 3 already done, 1 failed" "$tmp/rerun.log" || { cat "$tmp/rerun.log"; exit 1; }
 
@@ -72,10 +74,10 @@ PY
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 timeout 120 mpirun --oversubscribe --bind-to none --mca btl self,vader \
   --mca btl_vader_single_copy_mechanism none -np 2 "$job" --input="$tmp/tars" \
-  --output_dir="$tmp/ranks" --val_fraction=0.3 > "$tmp/ranks.log" 2>&1 || { cat "$tmp/ranks.log"; exit 1; }
+  --output_dir="$tmp/ranks" --val_fraction=0.4 > "$tmp/ranks.log" 2>&1 || { cat "$tmp/ranks.log"; exit 1; }
 grep -q "2 shards: 2 done" "$tmp/ranks.log" || { cat "$tmp/ranks.log"; exit 1; }
 for n in 1 2 3 4 5; do cmp "$tmp/out/sa_$n.json" "$tmp/ranks/sa_$n.json"; done
-"$job" --input="$tmp/tars" --output_dir="$tmp/one" --val_fraction=0.3 > /dev/null 2>&1
+"$job" --input="$tmp/tars" --output_dir="$tmp/one" --val_fraction=0.4 > /dev/null 2>&1
 cmp "$tmp/one/train_list.txt" "$tmp/ranks/train_list.txt"
 cmp "$tmp/one/val_list.txt" "$tmp/ranks/val_list.txt"
 echo PASS
