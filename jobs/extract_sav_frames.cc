@@ -6,7 +6,6 @@
 //       [--sav_frame_sample_rate=4]
 //   mpirun -np 16 bazel-bin/jobs/extract_sav_frames ...   (videos split)
 #include <ATen/ATen.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
