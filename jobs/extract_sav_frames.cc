@@ -79,8 +79,9 @@ std::vector<Video> MyVideos(std::vector<Video> all, int rank, int ranks) {
 absl::StatusOr<int64_t> Extract(const Video& v, const std::string& out_dir,
                                 int rate) {
   const fs::path final_dir = fs::path(out_dir) / v.name;
+  // A fixed name: a rerun removes what an interrupted run left of this video.
   const fs::path temp =
-      fs::path(out_dir) / absl::StrCat(".", v.name, ".partial-", getpid());
+      fs::path(out_dir) / absl::StrCat(".", v.name, ".partial");
   std::error_code ec;
   fs::remove_all(temp, ec);
   fs::create_directories(temp, ec);
