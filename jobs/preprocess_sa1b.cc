@@ -59,6 +59,11 @@ const std::vector<config::FlagSpec>& JobFlags() {
        "1.1"},
       {"uncertain_iou", "F",
        "drop masks whose uncertain_iou is below this (< 0: none)", "-1"},
+      {"max_side", "N",
+       "downsize images whose longer side exceeds N, masks with them (0: "
+       "keep the images as they are; see README: what it changes in "
+       "training)",
+       "0"},
   };
   return *flags;
 }
@@ -150,6 +155,7 @@ int main(int argc, char** argv) {
     val_fraction = std::stod(cl->Get("val_fraction"));
     filters.mask_area_frac_thresh = std::stod(cl->Get("mask_area_frac_thresh"));
     filters.uncertain_iou = std::stod(cl->Get("uncertain_iou"));
+    filters.max_side = std::stoi(cl->Get("max_side"));
   } catch (const std::exception&) {
     std::fprintf(stderr, "preprocess_sa1b: a numeric flag is not a number\n");
     return 2;

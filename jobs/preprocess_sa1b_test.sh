@@ -70,6 +70,19 @@ m = json.load(open(sys.argv[1]))
 assert sum(r["annotations_dropped"] for r in m) > 0, m
 PY
 
+# --max_side: 96x128 images downsized to 48x64 with their masks.
+"$job" --input="$tmp/tars" --output_dir="$tmp/small" --max_side=64 > "$tmp/small.log" 2>&1 || { cat "$tmp/small.log"; exit 1; }
+file "$tmp/small/sa_1.jpg" | grep -q "64x48" || { file "$tmp/small/sa_1.jpg"; echo "FAIL: not downsized"; exit 1; }
+python3 - "$tmp/small/sa_1.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["image"]["height"] == 48 and d["image"]["width"] == 64, d["image"]
+for a in d["annotations"]:
+    assert a["segmentation"]["size"] == [48, 64], a["segmentation"]["size"]
+    assert a["crop_box"] == [0, 0, 64, 48], a["crop_box"]
+    assert 0 < a["area"] <= 48 * 64
+PY
+
 # 2 ranks: the same files and lists.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 timeout 120 mpirun --oversubscribe --bind-to none --mca btl self,vader \

@@ -18,6 +18,7 @@
 #include "data/codecs/jpeg.h"
 #include "data/codecs/rle.h"
 #include "data/codecs/rle_json.h"
+#include "data/transforms/image_ops.h"
 
 namespace sam2::data {
 namespace {
@@ -48,9 +49,62 @@ absl::Status WriteAtomically(const std::string& path,
   return absl::OkStatus();
 }
 
+// Downsizes a pair whose image's longer side exceeds `max_side`: the image
+// (re-encoded), and every kept annotation's mask, box, area, points and crop
+// box. Masks that vanish are dropped. Returns false when nothing changed.
+absl::StatusOr<bool> Downsize(const std::string& where, const Image& image,
+                              int max_side, std::string& jpeg, json& doc,
+                              Sa1bShardReport& report) {
+  const int longer = std::max(image.height, image.width);
+  if (max_side <= 0 || longer <= max_side) return false;
+  const double scale = static_cast<double>(max_side) / longer;
+  const int h = std::max(1, static_cast<int>(image.height * scale + 0.5));
+  const int w = std::max(1, static_cast<int>(image.width * scale + 0.5));
+  absl::StatusOr<std::string> encoded =
+      EncodeJpeg(ResizeImage(image, h, w), 95);
+  if (!encoded.ok()) return encoded.status();
+  jpeg = *std::move(encoded);
+  json kept = json::array();
+  for (json a : doc["annotations"]) {
+    absl::StatusOr<Rle> rle = RleFromJson(a["segmentation"], where);
+    if (!rle.ok()) return rle.status();
+    absl::StatusOr<Mask> mask = DecodeRle(*rle, where);
+    if (!mask.ok()) return mask.status();
+    const Rle small = EncodeMask(ResizeMask(*mask, h, w));
+    const int64_t area = RleArea(small);
+    if (area == 0) {
+      ++report.annotations_dropped;
+      --report.annotations_kept;
+      continue;
+    }
+    const RleBox box = RleToBbox(small);
+    a["segmentation"] = {{"size", {h, w}}, {"counts", RleToString(small)}};
+    a["area"] = area;
+    a["bbox"] = {box.x, box.y, box.width, box.height};
+    if (a.contains("point_coords") && a["point_coords"].is_array()) {
+      for (json& p : a["point_coords"]) {
+        if (p.is_array() && p.size() == 2 && p[0].is_number() &&
+            p[1].is_number()) {
+          p = {p[0].get<double>() * w / image.width,
+               p[1].get<double>() * h / image.height};
+        }
+      }
+    }
+    if (a.contains("crop_box")) a["crop_box"] = {0, 0, w, h};
+    kept.push_back(std::move(a));
+  }
+  doc["annotations"] = kept;
+  if (doc.contains("image") && doc["image"].is_object()) {
+    doc["image"]["height"] = h;
+    doc["image"]["width"] = w;
+  }
+  return true;
+}
+
 // The JSON to write for a pair (empty: the pair is dropped), after the
-// checks and filters; appends to the report.
-std::string CheckPair(const std::string& where, const std::string& jpeg,
+// checks and filters; appends to the report. With max_side, `jpeg` may be
+// replaced by the downsized image.
+std::string CheckPair(const std::string& where, std::string& jpeg,
                       const std::string& text, const Sa1bFilterOptions& f,
                       Sa1bShardReport& report) {
   const double t0 = Now();
@@ -156,8 +210,19 @@ std::string CheckPair(const std::string& where, const std::string& jpeg,
     return "";
   }
   report.annotations_kept += static_cast<int64_t>(kept.size());
-  if (!dropped) return text;  // as it came
   doc["annotations"] = kept;
+  absl::StatusOr<bool> downsized =
+      Downsize(where, *image, f.max_side, jpeg, doc, report);
+  if (!downsized.ok()) {
+    report.errors.push_back(std::string(downsized.status().message()));
+    return "";
+  }
+  if (!dropped && !*downsized) return text;  // as it came
+  if (doc["annotations"].empty()) {
+    report.errors.push_back(absl::StrCat(
+        where, ".json: no annotation left after downsizing: pair dropped"));
+    return "";
+  }
   return doc.dump();
 }
 
@@ -219,7 +284,7 @@ class Pairer {
       return absl::OkStatus();
     }
     const std::string base = (fs::path(out_) / stem).string();
-    if (absl::Status s = WriteAtomically(base + ".jpg", p.jpeg); !s.ok()) {
+    if (absl::Status s = WriteAtomically(base + ".jpg", jpeg); !s.ok()) {
       return s;
     }
     if (absl::Status s = WriteAtomically(base + ".json", text); !s.ok()) {

@@ -24,6 +24,12 @@ namespace sam2::data {
 struct Sa1bFilterOptions {
   double mask_area_frac_thresh = 1.1;  // > 1: no area filter
   double uncertain_iou = -1;           // < 0: no uncertainty filter
+  // > 0: images whose longer side exceeds this are downsized to it (Pillow's
+  // bilinear resize, re-encoded as JPEG quality 95) and their masks with them
+  // (the trainer's own mask resize: bilinear with antialiasing, rounded to
+  // 0/1; RLE, area, box, point_coords and crop_box updated; masks that vanish
+  // are dropped). 0: images stay as they are.
+  int max_side = 0;
 };
 
 struct Sa1bShardReport {
