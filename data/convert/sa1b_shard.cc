@@ -61,7 +61,7 @@ absl::StatusOr<bool> Downsize(const std::string& where, const Image& image,
   const int h = std::max(1, static_cast<int>(image.height * scale + 0.5));
   const int w = std::max(1, static_cast<int>(image.width * scale + 0.5));
   absl::StatusOr<std::string> encoded =
-      EncodeJpeg(ResizeImage(image, h, w), 95);
+      EncodeJpeg(ops::ResizeImage(image, h, w), 95);
   if (!encoded.ok()) return encoded.status();
   jpeg = *std::move(encoded);
   json kept = json::array();
@@ -70,7 +70,7 @@ absl::StatusOr<bool> Downsize(const std::string& where, const Image& image,
     if (!rle.ok()) return rle.status();
     absl::StatusOr<Mask> mask = DecodeRle(*rle, where);
     if (!mask.ok()) return mask.status();
-    const Rle small = EncodeMask(ResizeMask(*mask, h, w));
+    const Rle small = EncodeMask(ops::ResizeMask(*mask, h, w));
     const int64_t area = RleArea(small);
     if (area == 0) {
       ++report.annotations_dropped;
@@ -277,8 +277,8 @@ class Pairer {
 
   absl::Status Finish(const std::string& stem, const Pending& p) {
     const std::string where = absl::StrCat(shard_, ": ", stem);
-    const std::string text =
-        CheckPair(where, p.jpeg, p.json, filters_, report_);
+    std::string jpeg = p.jpeg;  // replaced when downsized
+    const std::string text = CheckPair(where, jpeg, p.json, filters_, report_);
     if (text.empty()) {
       ++report_.images_dropped;
       return absl::OkStatus();
