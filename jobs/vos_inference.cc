@@ -2,8 +2,8 @@
 // model, as the reference's tools/vos_inference.py (same flags, same output
 // files; --config replaces --sam2_cfg).
 //
-//   bazel run //jobs:vos_inference -- --config=sam2.1_hiera_b+ \
-//     --checkpoint=sam2.1_hiera_base_plus.pt --base_video_dir=JPEGImages \
+//   bazel run //jobs:vos_inference -- --config=parity_small
+//     --checkpoint=model.pt --base_video_dir=JPEGImages
 //     --input_mask_dir=Annotations --output_mask_dir=out
 #include "sam2/inference/vos_inference.h"
 
@@ -16,12 +16,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "base/status_macros.h"
-#include "base/torch_errors.h"
 #include "configs/cli.h"
 #include "configs/loader.h"
-#include "sam2/checkpoint/state_dict.h"
-#include "sam2/checkpoint/torch_file.h"
 #include "sam2/training/model_builder.h"
 
 namespace {
@@ -139,17 +135,8 @@ int main(int argc, char** argv) {
         absl::StrCat(loaded->path, ": ", model_options.status().message()));
   }
   const int image_size = model_options->base.image_size;
-  const std::string checkpoint = cl->Get("checkpoint");
-  absl::StatusOr<modeling::SAM2Base> model = base::CallCatchingTorchErrors(
-      checkpoint, [&]() -> absl::StatusOr<modeling::SAM2Base> {
-        modeling::SAM2Base m(model_options->base);
-        SAM2_ASSIGN_OR_RETURN(checkpoint::TensorDict state_dict,
-                              checkpoint::LoadStateDict(checkpoint));
-        SAM2_RETURN_IF_ERROR(
-            checkpoint::LoadStateDictIntoModel(*m, state_dict, {}, checkpoint)
-                .status());
-        return m;
-      });
+  absl::StatusOr<modeling::SAM2Base> model =
+      inference::LoadVideoModel(model_options->base, cl->Get("checkpoint"));
   if (!model.ok()) return Fail(std::string(model.status().message()));
   inference::VideoPredictorOptions predictor_options;
   // As the reference's main(): per-object PNGs may overlap.

@@ -19,6 +19,8 @@
 #include "base/torch_errors.h"
 #include "data/codecs/image.h"
 #include "data/codecs/png.h"
+#include "sam2/checkpoint/state_dict.h"
+#include "sam2/checkpoint/torch_file.h"
 #include "sam2/inference/frame_loader.h"
 
 namespace sam2::inference {
@@ -334,6 +336,20 @@ absl::Status RunPerObject(VideoPredictor& predictor,
 }
 
 }  // namespace
+
+absl::StatusOr<modeling::SAM2Base> LoadVideoModel(
+    const modeling::SAM2BaseOptions& options, const std::string& checkpoint) {
+  return base::CallCatchingTorchErrors(
+      checkpoint, [&]() -> absl::StatusOr<modeling::SAM2Base> {
+        modeling::SAM2Base model(options);
+        SAM2_ASSIGN_OR_RETURN(checkpoint::TensorDict state_dict,
+                              checkpoint::LoadStateDict(checkpoint));
+        SAM2_RETURN_IF_ERROR(checkpoint::LoadStateDictIntoModel(
+                                 *model, state_dict, {}, checkpoint)
+                                 .status());
+        return model;
+      });
+}
 
 absl::StatusOr<std::vector<std::string>> ListVideos(
     const std::string& base_video_dir, const std::string& video_list_file) {

@@ -44,6 +44,12 @@ struct VideoRunStats {
   double seconds = 0.0;  // loading, tracking and writing
 };
 
+// The model with its weights from an official-format checkpoint, loaded
+// strictly as the reference's build_sam2_video_predictor does (a missing or
+// unexpected key is an error naming the file).
+absl::StatusOr<modeling::SAM2Base> LoadVideoModel(
+    const modeling::SAM2BaseOptions& options, const std::string& checkpoint);
+
 // The videos to run: the lines of `video_list_file` (stripped, as the
 // reference reads them; empty lines skipped), or every sub-folder of
 // base_video_dir (sorted) when it is empty.
