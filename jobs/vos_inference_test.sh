@@ -43,6 +43,13 @@ run "$work/per_obj" --input_mask_dir="$data/input/Annotations_per_obj" \
 [[ -f "$work/per_obj/synth_0001/003/00007.png" ]] || fail "per-object layout"
 same_masks "$ref/per_obj" "$work/per_obj"
 
+# --use_all_masks (no reference goldens): every annotated frame becomes a
+# conditioning frame; the run must succeed and write every frame.
+run "$work/all_masks" --input_mask_dir="$data/input/Annotations" \
+  --video_list_file="$work/list_0001.txt" --use_all_masks >"$work/all.out"
+grep -q "all available masks as inputs" "$work/all.out" || fail "--use_all_masks"
+[[ $(ls "$work/all_masks/synth_0001" | wc -l) -eq 8 ]] || fail "all_masks frames"
+
 # (c) objects appearing later.
 run "$work/later" --input_mask_dir="$data/input/Annotations_appearing_later" \
   --video_list_file="$work/list_0002.txt" \
