@@ -143,6 +143,18 @@ std::string DecodeUnsafe(const uint8_t* bytes, size_t size, Want want,
   header.bit_depth = bit_depth;
   header.color_type = ToColorType(color_type);
   header.channels = ChannelsOf(header.color_type);
+  header.palette.clear();
+  if (color_type == PNG_COLOR_TYPE_PALETTE) {
+    png_colorp entries = nullptr;
+    int num_entries = 0;
+    if (png_get_PLTE(png, info, &entries, &num_entries) != 0) {
+      header.palette.reserve(num_entries);
+      for (int i = 0; i < num_entries; ++i) {
+        header.palette.push_back(
+            {entries[i].red, entries[i].green, entries[i].blue});
+      }
+    }
+  }
   if (want == Want::kHeader) return "";
 
   const bool keep_16 = want == Want::k16Bit && bit_depth == 16;

@@ -27,6 +27,9 @@ namespace sam2::data {
 
 enum class PngColorType { kGray, kGrayAlpha, kPalette, kRgb, kRgba };
 
+// RGB palette entries, in PLTE order.
+using PngPalette = std::vector<std::array<uint8_t, 3>>;
+
 // What the PNG header says.
 struct PngInfo {
   int height = 0;
@@ -34,6 +37,10 @@ struct PngInfo {
   int bit_depth = 8;  // as stored: 1, 2, 4, 8 or 16
   PngColorType color_type = PngColorType::kGray;
   int channels = 1;  // channels of the decoded image (palette: 1 = indices)
+  // Palette PNGs: the PLTE entries (as many as stored, like PIL's
+  // getpalette()), so that outputs can be written with the input's colours.
+  // Empty for other colour types.
+  PngPalette palette;
 };
 
 absl::StatusOr<PngInfo> ReadPngInfo(const uint8_t* bytes, size_t size,
@@ -62,7 +69,6 @@ absl::StatusOr<std::string> EncodePng(const Image& image);
 absl::StatusOr<std::string> EncodePng16(const Image16& image);
 // Encodes a palette PNG: `indices` has 1 channel, every index must be
 // < palette.size() (<= 256 entries).
-using PngPalette = std::vector<std::array<uint8_t, 3>>;
 absl::StatusOr<std::string> EncodePalettePng(const Image& indices,
                                              const PngPalette& palette);
 // The DAVIS palette (index 0 black, then the PASCAL VOC colour map).

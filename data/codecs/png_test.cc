@@ -83,6 +83,15 @@ TEST(PngTest, PaletteImagesDecodeToIndices) {
   absl::StatusOr<Image16> back16 = ReadPng16File(path);
   ASSERT_TRUE(back16.ok());
   EXPECT_EQ(back16->at(0, 1), indices.at(0, 1));
+  // The palette comes back as written (VOS inference writes its outputs with
+  // the input's palette).
+  EXPECT_EQ(info.palette, palette);
+  const PngPalette short_palette = {{1, 2, 3},    {4, 5, 6},    {7, 8, 9},
+                                    {10, 11, 12}, {13, 14, 15}, {16, 17, 18},
+                                    {19, 20, 21}, {22, 23, 24}};
+  ASSERT_TRUE(WritePalettePngFile(path, indices, short_palette).ok());
+  ASSERT_TRUE(ReadPngFile(path, &info).ok());
+  EXPECT_EQ(info.palette, short_palette);
 
   // Low bit depth palettes are unpacked, not scaled.
   absl::StatusOr<Image> two_bit =
@@ -90,6 +99,7 @@ TEST(PngTest, PaletteImagesDecodeToIndices) {
   ASSERT_TRUE(two_bit.ok()) << two_bit.status();
   EXPECT_EQ(info.bit_depth, 2);
   EXPECT_EQ(info.color_type, PngColorType::kPalette);
+  EXPECT_EQ(info.palette.size(), 4u);
   for (int y = 0; y < 3; ++y)
     for (int x = 0; x < 7; ++x) EXPECT_EQ(two_bit->at(y, x), (x + 2 * y) % 4);
 

@@ -1,0 +1,111 @@
+#!/bin/bash
+# //jobs:vos_inference end to end on the reference goldens
+# (sam2/inference/testdata/vos, parity_small weights): every output mask of
+# the three modes equals the reference's pixel for pixel, palette included
+# (the objscore_shift variant, whose outputs may differ where the reference
+# decides by rounding noise, and the tensors are checked by
+# //sam2/inference:video_predictor_test), a progress line per video, and
+# failures that name the file, skip only the bad video and set the exit code.
+set -euo pipefail
+
+bin="$PWD/jobs/vos_inference"
+png_diff="$PWD/sam2/inference/png_diff"
+data="$PWD/sam2/inference/testdata/vos"
+weights="$PWD/tests/testdata/parity/parity_small_model.pt"
+work="${TEST_TMPDIR:-/tmp}/vos_inference_test"
+rm -rf "$work" && mkdir -p "$work"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+run() {  # run OUT ARGS...: the job on the goldens' frames, model parity_small
+  local out=$1
+  shift
+  "$bin" --config=parity_small --checkpoint="$weights" \
+    --base_video_dir="$data/input/JPEGImages" --output_mask_dir="$out" "$@"
+}
+
+same_masks() {  # same_masks REF OURS: same pixels and palette colours
+  "$png_diff" "$1" "$2" >/dev/null || fail "masks differ from $1 in $2"
+}
+
+echo synth_0001 >"$work/list_0001.txt"
+echo synth_0002 >"$work/list_0002.txt"
+ref="$data/output/parity_small"
+
+# (a) DAVIS layout.
+run "$work/davis" --input_mask_dir="$data/input/Annotations" \
+  --video_list_file="$work/list_0001.txt" >"$work/davis.out"
+grep -q '^1/1 synth_0001: 8 frames, 3 objects, .* frames/s)$' \
+  "$work/davis.out" || fail "progress line: $(cat "$work/davis.out")"
+same_masks "$ref/davis" "$work/davis"
+# (b) per-object PNGs.
+run "$work/per_obj" --input_mask_dir="$data/input/Annotations_per_obj" \
+  --video_list_file="$work/list_0001.txt" --per_obj_png_file >/dev/null
+[[ -f "$work/per_obj/synth_0001/003/00007.png" ]] || fail "per-object layout"
+same_masks "$ref/per_obj" "$work/per_obj"
+
+# --use_all_masks (no reference goldens): every annotated frame becomes a
+# conditioning frame; the run must succeed and write every frame.
+run "$work/all_masks" --input_mask_dir="$data/input/Annotations" \
+  --video_list_file="$work/list_0001.txt" --use_all_masks >"$work/all.out"
+grep -q "all available masks as inputs" "$work/all.out" || fail "--use_all_masks"
+[[ $(ls "$work/all_masks/synth_0001" | wc -l) -eq 8 ]] || fail "all_masks frames"
+
+# (c) objects appearing later.
+run "$work/later" --input_mask_dir="$data/input/Annotations_appearing_later" \
+  --video_list_file="$work/list_0002.txt" \
+  --track_object_appearing_later_in_video >/dev/null
+same_masks "$ref/appearing_later" "$work/later"
+
+# A bad video is reported by name, the others still run, exit code 1:
+# synth_0002 has no masks under Annotations, "broken" has a corrupt JPEG.
+mkdir -p "$work/videos" "$work/masks"
+cp -r "$data/input/JPEGImages/synth_0001" "$data/input/JPEGImages/synth_0002" \
+  "$work/videos/"
+mkdir -p "$work/videos/broken" "$work/masks/broken"
+head -c 300 "$data/input/JPEGImages/synth_0001/00000.jpg" \
+  >"$work/videos/broken/00000.jpg"
+cp -r "$data/input/Annotations/synth_0001" "$work/masks/"
+cp "$data/input/Annotations/synth_0001/00000.png" "$work/masks/broken/"
+rc=0
+"$bin" --config=parity_small --checkpoint="$weights" \
+  --base_video_dir="$work/videos" --input_mask_dir="$work/masks" \
+  --output_mask_dir="$work/mixed" >"$work/mixed.out" 2>"$work/mixed.err" ||
+  rc=$?
+[[ $rc -eq 1 ]] || fail "a failed video must exit 1, got $rc"
+grep -q "broken/00000.jpg" "$work/mixed.err" ||
+  fail "corrupt frame not named: $(cat "$work/mixed.err")"
+grep -q "synth_0002/00000.png" "$work/mixed.err" ||
+  fail "missing mask not named: $(cat "$work/mixed.err")"
+grep -q "synth_0001: 8 frames" "$work/mixed.out" || fail "good video not run"
+same_masks "$ref/davis" "$work/mixed"
+
+# A mask whose size is not the video's.
+mkdir -p "$work/small/synth_0001"
+cp "$data/bad/mask_64x64.png" "$work/small/synth_0001/00000.png"
+rc=0
+run "$work/small_out" --input_mask_dir="$work/small" \
+  --video_list_file="$work/list_0001.txt" >/dev/null 2>"$work/small.err" ||
+  rc=$?
+[[ $rc -eq 1 ]] || fail "size mismatch must exit 1, got $rc"
+grep -q "synth_0001/00000.png: mask is 64x64 but the video is 128x128" \
+  "$work/small.err" || fail "size mismatch: $(cat "$work/small.err")"
+
+expect_error() {  # expect_error CODE TEXT ARGS...
+  local code=$1 text=$2 rc=0
+  shift 2
+  "$bin" "$@" >/dev/null 2>"$work/err.txt" || rc=$?
+  [[ $rc -eq $code ]] || fail "exit $rc, expected $code for $*"
+  grep -q -- "$text" "$work/err.txt" ||
+    fail "expected '$text' for $*, got: $(cat "$work/err.txt")"
+}
+expect_error 2 "apply_postprocessing" --config=parity_small \
+  --checkpoint="$weights" --base_video_dir=a --input_mask_dir=b \
+  --output_mask_dir=c --apply_postprocessing
+expect_error 2 "--checkpoint is required" --config=parity_small \
+  --base_video_dir=a --input_mask_dir=b --output_mask_dir=c
+expect_error 2 "nonsense" --nonsense
+expect_error 1 "no_such.pt" --config=parity_small --checkpoint=no_such.pt \
+  --base_video_dir=a --input_mask_dir=b --output_mask_dir=c
+"$bin" --help | grep -q -- "--track_object_appearing_later_in_video" ||
+  fail "--help"
+echo PASS

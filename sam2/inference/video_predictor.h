@@ -1,0 +1,121 @@
+// The reference's SAM2VideoPredictor (sam2/sam2_video_predictor.py) for
+// semi-supervised VOS: masks are added on their frames, then propagated
+// forward (or backward) through the video. As in the reference:
+//  - every object is tracked on its own (batch size 1), all objects of a
+//    frame sharing that frame's image features (the most recent frame's
+//    features are cached);
+//  - a frame's stored record is the compact one of _run_single_frame_inference:
+//    low-res mask logits, object pointer, object score, and the memory
+//    features cast to bfloat16, which is what later frames attend to;
+//  - memories of frames with a new mask are encoded when propagation starts
+//    (propagate_in_video_preflight), from the mask logits upsampled to the
+//    model's input size;
+//  - the output masks are the low-res logits upsampled (bilinear) to the
+//    video size, with the non-overlap constraint across objects when
+//    `non_overlap_masks` is set.
+// Points and boxes, object removal and hole filling are not implemented.
+#ifndef SAM2_INFERENCE_VIDEO_PREDICTOR_H_
+#define SAM2_INFERENCE_VIDEO_PREDICTOR_H_
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "sam2/inference/frame_loader.h"
+#include "sam2/modeling/sam2_base.h"
+
+namespace sam2::inference {
+
+// The SAM2VideoPredictor.__init__ arguments beyond SAM2Base's.
+struct VideoPredictorOptions {
+  // Keep only the highest-scoring object at each output pixel.
+  bool non_overlap_masks = false;
+  // A mask added on an already tracked frame becomes a conditioning frame.
+  bool add_all_frames_to_correct_as_cond = false;
+};
+
+class VideoPredictor {
+ public:
+  // `model` must hold its weights; it is put in eval mode.
+  VideoPredictor(modeling::SAM2Base model, VideoPredictorOptions options);
+
+  // init_state: takes the frames (see LoadVideoFrames) and clears every
+  // object.
+  void InitState(VideoFrames frames);
+  // reset_state: clears the objects, their prompts and results; the frames
+  // and the cached image features stay.
+  void ResetState();
+
+  // add_new_mask: `mask` bool (or 0/1) [H, W] at any size (resized to the
+  // model's input size with antialiased bilinear and >= 0.5, as the
+  // reference). New object ids get the next object index.
+  absl::Status AddNewMask(int64_t frame_idx, int64_t obj_id,
+                          const at::Tensor& mask);
+
+  // propagate_in_video: tracks from `start_frame_idx` (default: the first
+  // conditioning frame of any object) over at most `max_frames` frames
+  // (default: all), calling `on_frame(frame_idx, video_res_masks)` for each,
+  // with video_res_masks float [num_objects, 1, video_height, video_width]
+  // (objects in obj_ids() order). An error from on_frame stops tracking and
+  // is returned.
+  using FrameCallback = std::function<absl::Status(int64_t, const at::Tensor&)>;
+  absl::Status PropagateInVideo(const FrameCallback& on_frame,
+                                std::optional<int64_t> start_frame_idx = {},
+                                std::optional<int64_t> max_frames = {},
+                                bool reverse = false);
+
+  const std::vector<int64_t>& obj_ids() const { return obj_ids_; }
+  int64_t num_frames() const { return frames_.frame_names.size(); }
+  const VideoFrames& frames() const { return frames_; }
+
+  // The stored records of an object (obj_idx order), after propagation:
+  // cond_frame_outputs / non_cond_frame_outputs with pred_masks,
+  // object_score_logits, obj_ptr and bfloat16 maskmem_features.
+  const modeling::OutputDict& object_outputs(size_t obj_idx) const {
+    return objects_[obj_idx].outputs;
+  }
+  // The memory position encoding (the same for every frame and object);
+  // undefined before any memory was encoded.
+  const at::Tensor& maskmem_pos_enc() const { return maskmem_pos_enc_; }
+
+  // _apply_non_overlapping_constraints on [N, 1, H, W] scores.
+  at::Tensor ApplyNonOverlappingConstraints(const at::Tensor& scores) const;
+
+ private:
+  struct ObjectState {
+    modeling::OutputDict outputs;
+    // Outputs of frames with a new mask, not yet consolidated (their
+    // memories are encoded by the preflight).
+    modeling::OutputDict temp_outputs;
+    std::map<int64_t, bool> frames_tracked;  // frame -> tracked in reverse
+  };
+
+  const modeling::BackboneFeatures& ImageFeatures(int64_t frame_idx);
+  // _run_single_frame_inference for one object.
+  modeling::FrameOutput RunSingleFrame(ObjectState& object, int64_t frame_idx,
+                                       bool is_init_cond_frame,
+                                       const at::Tensor& mask_inputs,
+                                       bool reverse, bool run_mem_encoder);
+  // The record as stored: bf16 memory, the shared position encoding.
+  modeling::FrameOutput Compact(modeling::FrameOutput out);
+  absl::Status Preflight();
+  at::Tensor VideoResMasks(const at::Tensor& low_res_masks) const;
+
+  modeling::SAM2Base model_;
+  VideoPredictorOptions options_;
+  VideoFrames frames_;
+  std::vector<int64_t> obj_ids_;  // obj_idx -> obj_id
+  std::vector<ObjectState> objects_;
+  int64_t cached_frame_ = -1;
+  modeling::BackboneFeatures cached_features_;
+  at::Tensor maskmem_pos_enc_;
+};
+
+}  // namespace sam2::inference
+
+#endif  // SAM2_INFERENCE_VIDEO_PREDICTOR_H_
