@@ -12,7 +12,8 @@ tmp="$TEST_TMPDIR"
 grep -q "data.train.datasets\[0\].concat\[0\]: 12 videos, .* 0 problem(s)" "$tmp/demo.out" || {
   cat "$tmp/demo.out"; exit 1; }
 
-cp -r "$root/configs/assets/demo_vos" "$tmp/broken"
+# -L: the runfiles are symlinks to the sources, which must not be touched.
+cp -rL "$root/configs/assets/demo_vos" "$tmp/broken"
 chmod -R u+w "$tmp/broken"
 truncate -s 100 "$tmp/broken/JPEGImages/synth_0002/00003.jpg"
 echo "not a png" > "$tmp/broken/Annotations/synth_0005/00001.png"

@@ -59,12 +59,12 @@ same_masks "$ref/appearing_later" "$work/later"
 # A bad video is reported by name, the others still run, exit code 1:
 # synth_0002 has no masks under Annotations, "broken" has a corrupt JPEG.
 mkdir -p "$work/videos" "$work/masks"
-cp -r "$data/input/JPEGImages/synth_0001" "$data/input/JPEGImages/synth_0002" \
+cp -rL "$data/input/JPEGImages/synth_0001" "$data/input/JPEGImages/synth_0002" \
   "$work/videos/"
 mkdir -p "$work/videos/broken" "$work/masks/broken"
 head -c 300 "$data/input/JPEGImages/synth_0001/00000.jpg" \
   >"$work/videos/broken/00000.jpg"
-cp -r "$data/input/Annotations/synth_0001" "$work/masks/"
+cp -rL "$data/input/Annotations/synth_0001" "$work/masks/"
 cp "$data/input/Annotations/synth_0001/00000.png" "$work/masks/broken/"
 rc=0
 "$bin" --config=parity_small --checkpoint="$weights" \
