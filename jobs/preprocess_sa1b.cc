@@ -222,11 +222,12 @@ int main(int argc, char** argv) {
             .count();
     std::printf(
         "%s[%zu/%zu] %s: %lld images, %lld annotations kept, %lld dropped | "
-        "%.1f MB/s | ETA %.0f s\n",
+        "%.2f shards/s, %.1f MB/s | ETA %.0f s\n",
         who.c_str(), i + 1, mine.size(), u.name.c_str(),
         static_cast<long long>(r->images),
         static_cast<long long>(r->annotations_kept),
         static_cast<long long>(r->annotations_dropped),
+        (done + failed) / std::max(seconds, 1e-9),
         bytes / 1e6 / std::max(seconds, 1e-9),
         seconds / static_cast<double>(done + failed) *
             static_cast<double>(mine.size() - i - 1));

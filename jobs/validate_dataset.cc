@@ -194,11 +194,12 @@ int main(int argc, char** argv) {
         kinds.push_back(absl::StrCat(n, " ", kind));
       }
       std::printf(
-          "%s: %lld videos, %lld frames, %lld masks checked in %.1f s: %lld "
-          "problem(s)%s\n",
+          "%s: %lld videos, %lld frames, %lld masks checked in %.1f s (%.1f "
+          "videos/s): %lld problem(s)%s\n",
           t.name.c_str(), static_cast<long long>(counts[0].item<int64_t>()),
           static_cast<long long>(counts[1].item<int64_t>()),
           static_cast<long long>(counts[2].item<int64_t>()), seconds,
+          counts[0].item<int64_t>() / std::max(seconds, 1e-9),
           static_cast<long long>(counts[3].item<int64_t>()),
           kinds.empty() || w.world_size() > 1
               ? ""

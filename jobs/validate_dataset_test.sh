@@ -9,7 +9,7 @@ job="$root/jobs/validate_dataset"
 tmp="$TEST_TMPDIR"
 "$job" --help | grep -q -- "--layout=davis|sa1b|sav"
 "$job" --config=demo > "$tmp/demo.out" 2>&1 || { cat "$tmp/demo.out"; exit 1; }
-grep -q "data.train.datasets\[0\].concat\[0\]: 12 videos, .* 0 problem(s)" "$tmp/demo.out" || {
+grep -q "data.train.datasets\[0\].concat\[0\]: 12 videos, .* videos/s): 0 problem(s)" "$tmp/demo.out" || {
   cat "$tmp/demo.out"; exit 1; }
 
 # -L: the runfiles are symlinks to the sources, which must not be touched.
