@@ -21,6 +21,7 @@
 #include "data/codecs/jpeg.h"
 #include "data/video/video_decoder.h"
 #include "distributed/mpi_world.h"
+#include "distributed/work_split.h"
 
 namespace {
 
@@ -57,18 +58,14 @@ struct Video {
   uintmax_t bytes = 0;
 };
 
-// The same split on every rank: largest first, each to the least loaded.
-std::vector<Video> MyVideos(std::vector<Video> all, int rank, int ranks) {
-  std::sort(all.begin(), all.end(), [](const Video& a, const Video& b) {
-    return a.bytes != b.bytes ? a.bytes > b.bytes : a.name < b.name;
-  });
-  std::vector<uintmax_t> load(static_cast<size_t>(ranks), 0);
+// This rank's videos (distributed/work_split.h), in name order.
+std::vector<Video> MyVideos(const std::vector<Video>& all, int rank,
+                            int ranks) {
+  std::vector<distributed::WorkUnit> units;
+  for (const Video& v : all) units.push_back({v.name, v.bytes});
   std::vector<Video> mine;
-  for (const Video& v : all) {
-    const size_t r = static_cast<size_t>(
-        std::min_element(load.begin(), load.end()) - load.begin());
-    load[r] += v.bytes + 1;
-    if (static_cast<int>(r) == rank) mine.push_back(v);
+  for (size_t i : distributed::MyShareOfWork(units, rank, ranks)) {
+    mine.push_back(all[i]);
   }
   std::sort(mine.begin(), mine.end(),
             [](const Video& a, const Video& b) { return a.name < b.name; });

@@ -21,6 +21,7 @@
 #include "data/codecs/file_io.h"
 #include "data/convert/sa1b_shard.h"
 #include "distributed/mpi_world.h"
+#include "distributed/work_split.h"
 
 namespace {
 
@@ -73,17 +74,13 @@ struct Unit {
   uintmax_t bytes = 0;
 };
 
-std::vector<Unit> MyUnits(std::vector<Unit> all, int rank, int ranks) {
-  std::sort(all.begin(), all.end(), [](const Unit& a, const Unit& b) {
-    return a.bytes != b.bytes ? a.bytes > b.bytes : a.name < b.name;
-  });
-  std::vector<uintmax_t> load(static_cast<size_t>(ranks), 0);
+// This rank's shards (distributed/work_split.h).
+std::vector<Unit> MyUnits(const std::vector<Unit>& all, int rank, int ranks) {
+  std::vector<distributed::WorkUnit> units;
+  for (const Unit& u : all) units.push_back({u.name, u.bytes});
   std::vector<Unit> mine;
-  for (const Unit& u : all) {
-    const size_t r = static_cast<size_t>(
-        std::min_element(load.begin(), load.end()) - load.begin());
-    load[r] += u.bytes + 1;
-    if (static_cast<int>(r) == rank) mine.push_back(u);
+  for (size_t i : distributed::MyShareOfWork(units, rank, ranks)) {
+    mine.push_back(all[i]);
   }
   return mine;
 }

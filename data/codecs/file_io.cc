@@ -55,4 +55,16 @@ absl::Status WriteStringToFile(const std::string& path,
   return absl::OkStatus();
 }
 
+absl::Status WriteFileAtomically(const std::string& path,
+                                 absl::string_view bytes) {
+  const std::string temp = path + ".tmp";
+  if (absl::Status s = WriteStringToFile(temp, bytes); !s.ok()) return s;
+  if (std::rename(temp.c_str(), path.c_str()) != 0) {
+    std::remove(temp.c_str());
+    return absl::PermissionDeniedError(absl::StrCat(
+        path, ": cannot rename ", temp, " to it: ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace sam2::data

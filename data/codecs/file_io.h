@@ -17,6 +17,11 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path);
 absl::Status WriteStringToFile(const std::string& path,
                                absl::string_view bytes);
 
+// Writes `bytes` to `path` + ".tmp", then renames it to `path`: readers see
+// the old file or the whole new one, never a part.
+absl::Status WriteFileAtomically(const std::string& path,
+                                 absl::string_view bytes);
+
 }  // namespace sam2::data
 
 #endif  // SAM2_DATA_CODECS_FILE_IO_H_

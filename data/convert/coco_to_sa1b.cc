@@ -74,25 +74,6 @@ absl::StatusOr<Rle> SegmentationToRle(const json& segmentation, int height,
   return RleFromCounts(std::move(values), height, width, source);
 }
 
-absl::Status WriteAtomically(const std::string& path,
-                             const std::string& bytes) {
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) {
-      return absl::InternalError(absl::StrCat("cannot write ", temp));
-    }
-  }
-  std::error_code ec;
-  fs::rename(temp, path, ec);
-  if (ec) {
-    return absl::InternalError(
-        absl::StrCat("cannot rename ", temp, ": ", ec.message()));
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::StatusOr<CocoToSa1bReport> ConvertCocoToSa1b(
@@ -204,17 +185,18 @@ absl::StatusOr<CocoToSa1bReport> ConvertCocoToSa1b(
                   {"file_name", name + ".jpg"}}},
                 {"annotations", objects}};
     const std::string base = (fs::path(options.output_dir) / name).string();
-    if (absl::Status s = WriteAtomically(base + ".jpg", *bytes); !s.ok()) {
+    if (absl::Status s = WriteFileAtomically(base + ".jpg", *bytes); !s.ok()) {
       return s;
     }
-    if (absl::Status s = WriteAtomically(base + ".json", out.dump()); !s.ok()) {
+    if (absl::Status s = WriteFileAtomically(base + ".json", out.dump());
+        !s.ok()) {
       return s;
     }
     ++report.images;
     report.objects += static_cast<int64_t>(objects.size());
     absl::StrAppend(&file_list, name, "\n");
   }
-  if (absl::Status s = WriteAtomically(
+  if (absl::Status s = WriteFileAtomically(
           (fs::path(options.output_dir) / "file_list.txt").string(), file_list);
       !s.ok()) {
     return s;

@@ -32,23 +32,6 @@ double Now() {
       .count();
 }
 
-absl::Status WriteAtomically(const std::string& path,
-                             const std::string& bytes) {
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) return absl::InternalError(absl::StrCat("cannot write ", temp));
-  }
-  std::error_code ec;
-  fs::rename(temp, path, ec);
-  if (ec) {
-    return absl::InternalError(
-        absl::StrCat("cannot rename ", temp, ": ", ec.message()));
-  }
-  return absl::OkStatus();
-}
-
 // Downsizes a pair whose image's longer side exceeds `max_side`: the image
 // (re-encoded), and every kept annotation's mask, box, area, points and crop
 // box. Masks that vanish are dropped. Returns false when nothing changed.
@@ -284,10 +267,10 @@ class Pairer {
       return absl::OkStatus();
     }
     const std::string base = (fs::path(out_) / stem).string();
-    if (absl::Status s = WriteAtomically(base + ".jpg", jpeg); !s.ok()) {
+    if (absl::Status s = WriteFileAtomically(base + ".jpg", jpeg); !s.ok()) {
       return s;
     }
-    if (absl::Status s = WriteAtomically(base + ".json", text); !s.ok()) {
+    if (absl::Status s = WriteFileAtomically(base + ".json", text); !s.ok()) {
       return s;
     }
     ++report_.images;
