@@ -68,8 +68,11 @@ std::vector<Mask> AffineMasks(const std::vector<const Mask*>& srcs,
                               const AffineMatrix& m,
                               bool mirror_source = false);
 
-// Pillow's Image.resize((out_w, out_h), BILINEAR).
-Image ResizeImage(const Image& src, int out_height, int out_width);
+// Pillow's Image.resize((out_w, out_h), BILINEAR) (the training transforms)
+// or BICUBIC (Pillow's default: the reference predictor's frame loading).
+enum class PilFilter { kBilinear, kBicubic };
+Image ResizeImage(const Image& src, int out_height, int out_width,
+                  PilFilter filter = PilFilter::kBilinear);
 
 // torchvision's tensor F.resize(mask[None, None], (out_h, out_w)) with
 // bilinear interpolation and antialias=True, rounded back to 0/1.

@@ -1,6 +1,6 @@
-// Pillow's Image.resize(BILINEAR) of frames: fixed-point coefficients, a
-// horizontal pass (scalar, SSE4.1 or AVX2) and a vertical pass (scalar
-// source compiled for baseline and AVX2).
+// Pillow's Image.resize(BILINEAR or BICUBIC) of frames: fixed-point
+// coefficients, a horizontal pass (scalar, SSE4.1 or AVX2) and a vertical pass
+// (scalar source compiled for baseline and AVX2).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -20,7 +20,7 @@ namespace {
 using internal::Clip8;
 using internal::StoreRgb;
 
-// Pillow's precompute_coeffs for the BILINEAR filter over the whole source.
+// Pillow's precompute_coeffs over the whole source.
 struct PilCoeffs {
   int ksize = 0;
   std::vector<int> xmin, count;
@@ -32,12 +32,22 @@ double TriangleFilter(double x) {
   return x < 1.0 ? 1.0 - x : 0.0;
 }
 
-PilCoeffs PrecomputePilCoeffs(int in_size, int out_size) {
+// Pillow's bicubic_filter (a = -0.5).
+double BicubicFilter(double x) {
+  constexpr double a = -0.5;
+  if (x < 0.0) x = -x;
+  if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+  if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0.0;
+}
+
+PilCoeffs PrecomputePilCoeffs(int in_size, int out_size, PilFilter filter) {
   PilCoeffs c;
   const double scale = static_cast<double>(static_cast<float>(in_size)) /
                        out_size;  // box (0, in_size) is float in Pillow
   const double filterscale = scale < 1.0 ? 1.0 : scale;
-  const double support = 1.0 * filterscale;
+  const bool bicubic = filter == PilFilter::kBicubic;
+  const double support = (bicubic ? 2.0 : 1.0) * filterscale;
   c.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
   c.xmin.resize(out_size);
   c.count.resize(out_size);
@@ -53,7 +63,8 @@ PilCoeffs PrecomputePilCoeffs(int in_size, int out_size) {
     double* k = &c.k[static_cast<size_t>(xx) * c.ksize];
     double ww = 0.0;
     for (int x = 0; x < xmax; ++x) {
-      const double w = TriangleFilter((x + xmin - center + 0.5) * ss);
+      const double t = (x + xmin - center + 0.5) * ss;
+      const double w = bicubic ? BicubicFilter(t) : TriangleFilter(t);
       k[x] = w;
       ww += w;
     }
@@ -397,18 +408,19 @@ const ResizeKernels& ResizeKernelsForCpu() {
 }
 
 template <int C>
-Image ResizeImageImpl(const Image& src, int out_h, int out_w) {
+Image ResizeImageImpl(const Image& src, int out_h, int out_w,
+                      PilFilter filter) {
   const bool need_h = out_w != src.width;
   const bool need_v = out_h != src.height;
   if (!need_h && !need_v) return src;
-  const PilCoeffs vert = PrecomputePilCoeffs(src.height, out_h);
+  const PilCoeffs vert = PrecomputePilCoeffs(src.height, out_h, filter);
   const int ybox_first = vert.xmin[0];
   const int ybox_last = vert.xmin[out_h - 1] + vert.count[out_h - 1];
   Image horizontal;
   const Image* v_src = &src;
   int row_offset = 0;
   if (need_h) {
-    const PilCoeffs hor = PrecomputePilCoeffs(src.width, out_w);
+    const PilCoeffs hor = PrecomputePilCoeffs(src.width, out_w, filter);
     const FixedTaps taps =
         MakeFixedTaps(hor, FixedPointCoeffs(hor.k), src.width);
     // Only the rows the vertical pass reads (all of them without one).
@@ -435,16 +447,17 @@ Image ResizeImageImpl(const Image& src, int out_h, int out_w) {
 
 }  // namespace
 
-Image ResizeImage(const Image& src, int out_height, int out_width) {
+Image ResizeImage(const Image& src, int out_height, int out_width,
+                  PilFilter filter) {
   switch (src.channels) {
     case 1:
-      return ResizeImageImpl<1>(src, out_height, out_width);
+      return ResizeImageImpl<1>(src, out_height, out_width, filter);
     case 2:
-      return ResizeImageImpl<2>(src, out_height, out_width);
+      return ResizeImageImpl<2>(src, out_height, out_width, filter);
     case 4:
-      return ResizeImageImpl<4>(src, out_height, out_width);
+      return ResizeImageImpl<4>(src, out_height, out_width, filter);
     default:
-      return ResizeImageImpl<3>(src, out_height, out_width);
+      return ResizeImageImpl<3>(src, out_height, out_width, filter);
   }
 }
 

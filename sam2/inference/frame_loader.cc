@@ -13,114 +13,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "data/codecs/jpeg.h"
+#include "data/transforms/image_ops.h"
 
 namespace sam2::inference {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Pillow's resampling constants (libImaging/Resample.c).
-constexpr int kPrecisionBits = 32 - 8 - 2;
-constexpr double kBicubicSupport = 2.0;
-
-double BicubicFilter(double x) {
-  constexpr double a = -0.5;
-  x = std::fabs(x);
-  if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
-  if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
-  return 0.0;
-}
-
-// precompute_coeffs + normalize_coeffs_8bpc over the whole source axis.
-struct Coeffs {
-  int ksize = 0;
-  std::vector<int> bounds;  // per output: xmin, count
-  std::vector<int32_t> kk;  // per output: ksize fixed-point weights
-};
-
-Coeffs PrecomputeCoeffs(int in_size, int out_size) {
-  const double scale = static_cast<double>(in_size) / out_size;
-  const double filterscale = scale < 1.0 ? 1.0 : scale;
-  const double support = kBicubicSupport * filterscale;
-  Coeffs c;
-  c.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
-  c.bounds.resize(static_cast<size_t>(out_size) * 2);
-  c.kk.assign(static_cast<size_t>(out_size) * c.ksize, 0);
-  std::vector<double> k(c.ksize);
-  for (int xx = 0; xx < out_size; ++xx) {
-    const double center = (xx + 0.5) * scale;
-    const double ss = 1.0 / filterscale;
-    // C's truncating conversions, as Pillow rounds these bounds.
-    int xmin = static_cast<int>(center - support + 0.5);
-    if (xmin < 0) xmin = 0;
-    int xmax = static_cast<int>(center + support + 0.5);
-    if (xmax > in_size) xmax = in_size;
-    xmax -= xmin;
-    double ww = 0.0;
-    for (int x = 0; x < xmax; ++x) {
-      const double w = BicubicFilter((x + xmin - center + 0.5) * ss);
-      k[x] = w;
-      ww += w;
-    }
-    for (int x = 0; x < xmax; ++x) {
-      if (ww != 0.0) k[x] /= ww;
-    }
-    for (int x = 0; x < c.ksize; ++x) {
-      const double v = x < xmax ? k[x] : 0.0;
-      c.kk[static_cast<size_t>(xx) * c.ksize + x] =
-          v < 0 ? static_cast<int32_t>(-0.5 + v * (1 << kPrecisionBits))
-                : static_cast<int32_t>(0.5 + v * (1 << kPrecisionBits));
-    }
-    c.bounds[xx * 2] = xmin;
-    c.bounds[xx * 2 + 1] = xmax;
-  }
-  return c;
-}
-
-uint8_t Clip8(int64_t acc) {
-  const int64_t v = acc >> kPrecisionBits;  // arithmetic, as Pillow's table
-  return static_cast<uint8_t>(std::clamp<int64_t>(v, 0, 255));
-}
-
-data::Image ResampleHorizontal(const data::Image& in, int out_width) {
-  const Coeffs c = PrecomputeCoeffs(in.width, out_width);
-  data::Image out =
-      data::Image::Uninitialized(in.height, out_width, in.channels);
-  for (int y = 0; y < in.height; ++y) {
-    for (int xx = 0; xx < out_width; ++xx) {
-      const int xmin = c.bounds[xx * 2], xmax = c.bounds[xx * 2 + 1];
-      const int32_t* k = &c.kk[static_cast<size_t>(xx) * c.ksize];
-      for (int ch = 0; ch < in.channels; ++ch) {
-        int64_t acc = 1 << (kPrecisionBits - 1);
-        for (int x = 0; x < xmax; ++x) {
-          acc += static_cast<int64_t>(in.at(y, x + xmin, ch)) * k[x];
-        }
-        out.at(y, xx, ch) = Clip8(acc);
-      }
-    }
-  }
-  return out;
-}
-
-data::Image ResampleVertical(const data::Image& in, int out_height) {
-  const Coeffs c = PrecomputeCoeffs(in.height, out_height);
-  data::Image out =
-      data::Image::Uninitialized(out_height, in.width, in.channels);
-  for (int yy = 0; yy < out_height; ++yy) {
-    const int ymin = c.bounds[yy * 2], ymax = c.bounds[yy * 2 + 1];
-    const int32_t* k = &c.kk[static_cast<size_t>(yy) * c.ksize];
-    for (int x = 0; x < in.width; ++x) {
-      for (int ch = 0; ch < in.channels; ++ch) {
-        int64_t acc = 1 << (kPrecisionBits - 1);
-        for (int y = 0; y < ymax; ++y) {
-          acc += static_cast<int64_t>(in.at(y + ymin, x, ch)) * k[y];
-        }
-        out.at(yy, x, ch) = Clip8(acc);
-      }
-    }
-  }
-  return out;
-}
 
 bool IsJpegExtension(const std::string& ext) {
   return ext == ".jpg" || ext == ".jpeg" || ext == ".JPG" || ext == ".JPEG";
@@ -144,12 +42,8 @@ bool ParseFrameIndex(const std::string& stem, long long* value) {
 
 data::Image PilBicubicResize(const data::Image& src, int out_height,
                              int out_width) {
-  // Pillow skips a pass whose axis keeps its size (and copies the image when
-  // both do).
-  data::Image image = src;
-  if (out_width != src.width) image = ResampleHorizontal(image, out_width);
-  if (out_height != src.height) image = ResampleVertical(image, out_height);
-  return image;
+  return data::ops::ResizeImage(src, out_height, out_width,
+                                data::ops::PilFilter::kBicubic);
 }
 
 at::Tensor NormalizeFrame(const data::Image& resized_rgb) {
