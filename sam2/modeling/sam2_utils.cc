@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
+#include <torch/csrc/autograd/custom_function.h>
 #include <torch/csrc/autograd/grad_mode.h>
 #include <torch/version.h>
 
@@ -11,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "sam2/modeling/batched_matmul.h"
 
 namespace sam2::modeling {
 
@@ -35,10 +37,11 @@ at::Tensor ScaledDotProductAttention(const at::Tensor& q, const at::Tensor& k,
   // Same op order as the reference's SDPA fallback on torch 1.13: scale q
   // first, then the product with k^T.
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-  at::Tensor attn = at::matmul(q * scale, k.transpose(-2, -1));
+  // BatchedMatmul: at::matmul's numbers without its per-item dispatch.
+  at::Tensor attn = BatchedMatmul(q * scale, k.transpose(-2, -1));
   attn = at::softmax(attn, -1);
   if (dropout_p > 0.0) attn = at::dropout(attn, dropout_p, /*train=*/true);
-  return at::matmul(attn, v);
+  return BatchedMatmul(attn, v);
 #endif
 }
 
@@ -157,7 +160,63 @@ LayerNorm2dImpl::LayerNorm2dImpl(const LayerNorm2dOptions& options)
   bias = register_parameter("bias", at::zeros({options_.num_channels}));
 }
 
+namespace {
+
+// LayerNorm2d's arithmetic as the reference writes it, op for op (so the
+// values are bitwise those of the plain version below), as one autograd node
+// with the closed-form backward of a layer norm over the channels. Recorded
+// op by op it keeps five full-size intermediates for the backward pass; this
+// node keeps the normalised input and the per-pixel deviation.
+class LayerNorm2dFunction
+    : public torch::autograd::Function<LayerNorm2dFunction> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx,
+                            const at::Tensor& x, const at::Tensor& weight,
+                            const at::Tensor& bias, double eps) {
+    using at::indexing::None;
+    using at::indexing::Slice;
+    const at::Tensor u = x.mean(1, /*keepdim=*/true);
+    const at::Tensor s = (x - u).pow(2).mean(1, /*keepdim=*/true);
+    const at::Tensor sigma = at::sqrt(s + eps);
+    const at::Tensor normed = (x - u) / sigma;
+    ctx->save_for_backward({normed, sigma, weight});
+    return weight.index({Slice(), None, None}) * normed +
+           bias.index({Slice(), None, None});
+  }
+
+  static torch::autograd::variable_list backward(
+      torch::autograd::AutogradContext* ctx,
+      torch::autograd::variable_list grads) {
+    using at::indexing::None;
+    using at::indexing::Slice;
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& normed = saved[0];
+    const at::Tensor& sigma = saved[1];
+    const at::Tensor& grad = grads[0];
+    at::Tensor grad_x, grad_weight, grad_bias;
+    if (ctx->needs_input_grad(0)) {
+      const at::Tensor g = grad * saved[2].index({Slice(), None, None});
+      grad_x = (g - g.mean(1, /*keepdim=*/true) -
+                normed * (g * normed).mean(1, /*keepdim=*/true)) /
+               sigma;
+    }
+    if (ctx->needs_input_grad(1)) grad_weight = (grad * normed).sum({0, 2, 3});
+    if (ctx->needs_input_grad(2)) grad_bias = grad.sum({0, 2, 3});
+    return {grad_x, grad_weight, grad_bias, at::Tensor()};
+  }
+};
+
+}  // namespace
+
 at::Tensor LayerNorm2dImpl::forward(const at::Tensor& x) {
+  const bool needs_grad =
+      torch::autograd::GradMode::is_enabled() &&
+      (x.requires_grad() || weight.requires_grad() || bias.requires_grad());
+  if (needs_grad && x.is_cpu() && x.dim() == 4) {
+    // On CUDA the ops below stay as they are: their precision under bf16
+    // autocast is the reference's, and memory is not the CPU's bottleneck.
+    return LayerNorm2dFunction::apply(x, weight, bias, options_.eps);
+  }
   at::Tensor u = x.mean(1, /*keepdim=*/true);
   at::Tensor s = (x - u).pow(2).mean(1, /*keepdim=*/true);
   at::Tensor normed = (x - u) / at::sqrt(s + options_.eps);

@@ -109,6 +109,46 @@ TEST(LayerNorm2d, MatchesReference) {
                            Get(Golden(), "ln2d.out"), 1e-5));
 }
 
+// With gradients the module runs as one node with a closed-form backward:
+// its values are bitwise those without, and its gradients those of autograd
+// through the reference's ops.
+TEST(LayerNorm2d, FusedNodeMatchesOpByOpAutograd) {
+  at::manual_seed(3);
+  LayerNorm2d ln(5);
+  {
+    at::NoGradGuard no_grad;
+    ln->weight.copy_(at::randn({5}));
+    ln->bias.copy_(at::randn({5}));
+  }
+  const at::Tensor x0 = at::randn({2, 5, 6, 7}) * 3 + 1;
+  at::Tensor plain_out;
+  {
+    at::NoGradGuard no_grad;
+    plain_out = ln->forward(x0);
+  }
+  at::Tensor x1 = x0.clone().requires_grad_();
+  const at::Tensor fused_out = ln->forward(x1);
+  EXPECT_TRUE(at::equal(fused_out, plain_out));
+  const at::Tensor g = at::randn(fused_out.sizes());
+  fused_out.backward(g);
+  const at::Tensor fused_dx = x1.grad().clone();
+  const at::Tensor fused_dw = ln->weight.grad().clone();
+  const at::Tensor fused_db = ln->bias.grad().clone();
+
+  // The reference's ops, recorded by autograd.
+  at::Tensor x2 = x0.clone().requires_grad_();
+  const at::Tensor w = ln->weight.detach().clone().requires_grad_();
+  const at::Tensor b = ln->bias.detach().clone().requires_grad_();
+  const at::Tensor u = x2.mean(1, true);
+  const at::Tensor var = (x2 - u).pow(2).mean(1, true);
+  const at::Tensor out = w.view({5, 1, 1}) * ((x2 - u) / at::sqrt(var + 1e-6)) +
+                         b.view({5, 1, 1});
+  out.backward(g);
+  EXPECT_TRUE(at::allclose(fused_dx, x2.grad(), 1e-5, 1e-5));
+  EXPECT_TRUE(at::allclose(fused_dw, w.grad(), 1e-5, 1e-5));
+  EXPECT_TRUE(at::allclose(fused_db, b.grad(), 1e-5, 1e-5));
+}
+
 TEST(MLP, MatchesReferenceWithSigmoidAndNamesLayers) {
   MLPOptions options(8, 12, 3, 3);
   options.sigmoid_output = true;

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
+#include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
 #include <utility>
@@ -66,6 +67,89 @@ at::Tensor IouLoss(const at::Tensor& inputs, const at::Tensor& targets,
   return loss.sum() / num_objects;
 }
 
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// The focal and dice losses of every output mask, [N, M] each (before the
+// division by num_objects), as one autograd node. The forward values are
+// those of SigmoidFocalLoss and DiceLoss (the same ATen ops in the same
+// order, so bitwise equal); the backward pass is the closed form of their
+// gradient. Recorded op by op, the two losses keep about ten [N, M, H, W]
+// intermediates of every prompting step alive until the backward pass (most
+// of a small model's activation memory at 256 px and more); this node keeps
+// only the logits and the targets, which the step holds anyway.
+class MultimaskFocalDice : public torch::autograd::Function<MultimaskFocalDice> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& logits,
+                               const at::Tensor& targets, double alpha,
+                               double gamma) {
+    const at::Tensor prob = logits.sigmoid();
+    const at::Tensor ce = at::binary_cross_entropy_with_logits(
+        logits, targets, /*weight=*/{}, /*pos_weight=*/{},
+        at::Reduction::None);
+    const at::Tensor p_t = prob * targets + (1 - prob) * (1 - targets);
+    at::Tensor focal = ce * at::pow(1 - p_t, gamma);
+    if (alpha >= 0) {
+      focal = (alpha * targets + (1 - alpha) * (1 - targets)) * focal;
+    }
+    focal = focal.flatten(2).mean(-1);
+    const at::Tensor probs = prob.flatten(2);
+    const at::Tensor flat_targets = targets.flatten(2);
+    const at::Tensor numerator = 2 * (probs * flat_targets).sum(-1);
+    const at::Tensor denominator = probs.sum(-1) + flat_targets.sum(-1);
+    const at::Tensor dice = 1 - (numerator + 1) / (denominator + 1);
+    ctx->save_for_backward({logits, targets, numerator, denominator});
+    ctx->saved_data["alpha"] = alpha;
+    ctx->saved_data["gamma"] = gamma;
+    return {focal, dice};
+  }
+
+  static variable_list backward(AutogradContext* ctx,
+                                variable_list grad_outputs) {
+    const variable_list saved = ctx->get_saved_variables();
+    const at::Tensor& logits = saved[0];
+    const at::Tensor& targets = saved[1];
+    const double alpha = ctx->saved_data["alpha"].toDouble();
+    const double gamma = ctx->saved_data["gamma"].toDouble();
+    const auto per_mask = [](const at::Tensor& t) {
+      return t.unsqueeze(-1).unsqueeze(-1);
+    };
+    const at::Tensor prob = logits.sigmoid();
+    const at::Tensor dprob = prob * (1 - prob);  // d sigmoid / d logit
+    at::Tensor grad = at::zeros_like(logits);
+    if (grad_outputs[0].defined()) {
+      // focal = a_t ce q^gamma, q = 1 - p_t; dce = p - t,
+      // dq = -(2 t - 1) sigmoid'.
+      const at::Tensor q = 1 - (prob * targets + (1 - prob) * (1 - targets));
+      at::Tensor delement = (prob - targets) * at::pow(q, gamma);
+      if (gamma != 0) {
+        const at::Tensor ce = at::binary_cross_entropy_with_logits(
+            logits, targets, /*weight=*/{}, /*pos_weight=*/{},
+            at::Reduction::None);
+        delement -= ce * (gamma * at::pow(q, gamma - 1)) * (2 * targets - 1) *
+                    dprob;
+      }
+      if (alpha >= 0) {
+        delement *= alpha * targets + (1 - alpha) * (1 - targets);
+      }
+      const double pixels = static_cast<double>(logits.size(2) * logits.size(3));
+      grad += per_mask(grad_outputs[0] / pixels) * delement;
+    }
+    if (grad_outputs[1].defined()) {
+      // dice = 1 - (n + 1) / (d + 1), n = 2 sum p t, d = sum p + sum t.
+      const at::Tensor n1 = per_mask(saved[2] + 1);
+      const at::Tensor d1 = per_mask(saved[3] + 1);
+      const at::Tensor ddice = (n1 - 2 * targets * d1) / (d1 * d1);
+      grad += per_mask(grad_outputs[1]) * ddice * dprob;
+    }
+    return {grad, at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
 MultiStepMultiMasksAndIous::MultiStepMultiMasksAndIous(
     const MultiStepMultiMasksAndIousOptions& options)
     : options_(options) {}
@@ -129,12 +213,13 @@ void MultiStepMultiMasksAndIous::AddStepLosses(const StepPrediction& step,
                                                LossTensors& losses) const {
   const at::Tensor& src_masks = step.multimasks_high_res;
   const at::Tensor target_masks = target_masks_1.expand_as(src_masks);
-  const at::Tensor loss_multimask = SigmoidFocalLoss(
-      src_masks, target_masks, num_objects, options_.focal_alpha,
-      options_.focal_gamma, /*loss_on_multimask=*/true);
-  const at::Tensor loss_multidice =
-      DiceLoss(src_masks, target_masks, num_objects,
-               /*loss_on_multimask=*/true);
+  TORCH_CHECK(src_masks.dim() == 4,
+              "multimask predictions must be [N, M, H, W]");
+  // SigmoidFocalLoss and DiceLoss with loss_on_multimask, in one node.
+  const variable_list focal_dice = MultimaskFocalDice::apply(
+      src_masks, target_masks, options_.focal_alpha, options_.focal_gamma);
+  const at::Tensor loss_multimask = focal_dice[0] / num_objects;
+  const at::Tensor loss_multidice = focal_dice[1] / num_objects;
   at::Tensor loss_class;
   at::Tensor target_obj;
   if (!options_.pred_obj_scores) {

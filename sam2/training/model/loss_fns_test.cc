@@ -174,3 +174,64 @@ TEST(LossFunctionsTest, IouLossUsesBinarisedMasks) {
 
 }  // namespace
 }  // namespace sam2::training
+
+namespace sam2::training {
+namespace {
+
+// The multimask focal and dice losses run as one autograd node with a
+// closed-form gradient; its gradient must equal autograd's through
+// SigmoidFocalLoss and DiceLoss (their values are covered by MatchesReference).
+void ExpectFusedGradientMatchesOpByOp(double alpha, double gamma) {
+  std::vector<FramePrediction> frames = Frames();
+  const at::Tensor logits = frames[0][0].multimasks_high_res;
+  MultiStepMultiMasksAndIousOptions o = MoseOptions();
+  o.focal_alpha = alpha;
+  o.focal_gamma = gamma;
+  o.weight_dice = 3.0;
+  const double num_objects = 2.5;
+
+  // Fused: frame 0's losses; only its first step's masks require gradient,
+  // and only the mask and dice terms depend on them (IoU and class do not).
+  at::Tensor fused_in = logits.clone().requires_grad_();
+  frames[0][0].multimasks_high_res = fused_in;
+  const LossTensors fused = MultiStepMultiMasksAndIous(o).Compute(
+      {frames[0]}, Targets().narrow(0, 0, 1), num_objects);
+  (fused.at(kLossMask) * o.weight_mask + fused.at(kLossDice) * o.weight_dice)
+      .backward();
+
+  // Op by op: the same step's terms through the best mask of each object.
+  at::Tensor plain_in = logits.clone().requires_grad_();
+  const at::Tensor targets =
+      Targets()[0].unsqueeze(1).to(at::kFloat).expand_as(plain_in);
+  const at::Tensor focal =
+      SigmoidFocalLoss(plain_in, targets, num_objects, alpha, gamma, true);
+  const at::Tensor dice = DiceLoss(plain_in, targets, num_objects, true);
+  const at::Tensor present = (targets.select(1, 0) > 0)
+                                 .flatten(1)
+                                 .any(-1)
+                                 .unsqueeze(-1)
+                                 .to(at::kFloat);
+  const at::Tensor best =
+      at::argmin(focal * o.weight_mask + dice * o.weight_dice, -1)
+          .unsqueeze(1);
+  ((focal.gather(1, best) * present).sum() * o.weight_mask +
+   (dice.gather(1, best) * present).sum() * o.weight_dice)
+      .backward();
+
+  const at::Tensor a = fused_in.grad(), b = plain_in.grad();
+  ASSERT_TRUE(a.defined() && b.defined());
+  const double scale = b.abs().max().item<double>();
+  ASSERT_GT(scale, 0);
+  EXPECT_LE((a - b).abs().max().item<double>(), 1e-5 * scale)
+      << "alpha " << alpha << " gamma " << gamma;
+}
+
+TEST(MultiStepMultiMasksAndIousTest, FusedFocalDiceGradientEqualsAutograd) {
+  ExpectFusedGradientMatchesOpByOp(0.25, 2.0);
+  ExpectFusedGradientMatchesOpByOp(-1.0, 2.0);
+  ExpectFusedGradientMatchesOpByOp(0.25, 0.0);
+  ExpectFusedGradientMatchesOpByOp(0.5, 1.5);
+}
+
+}  // namespace
+}  // namespace sam2::training

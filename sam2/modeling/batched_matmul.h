@@ -1,0 +1,30 @@
+// A batched matrix product for the attention of LibTorch 1.x CPU builds.
+//
+// Without MKL (Debian's LibTorch uses OpenBLAS), at::bmm multiplies a batch
+// of float matrices one at a time through the dispatcher: every batch item
+// costs three select()s, an addmm and its layout checks before the BLAS
+// call, and the calls run one after another. Attention multiplies many small
+// matrices (windows x heads of Hiera, objects x heads of the mask decoder),
+// so in a parity-small training step this bookkeeping outweighs the
+// arithmetic. BatchedMatmul makes the same BLAS calls with the same
+// arguments, so its results are bitwise those of at::matmul, but without
+// the per-item dispatch and spread over LibTorch's threads (each product
+// single-threaded). Forward and backward both go through it.
+#ifndef SAM2_MODELING_BATCHED_MATMUL_H_
+#define SAM2_MODELING_BATCHED_MATMUL_H_
+
+#include <ATen/core/Tensor.h>
+
+namespace sam2::modeling {
+
+// a [..., m, k] @ b [..., k, n] with the same leading dims -> [..., m, n],
+// differentiable. Falls back to at::matmul for anything else (other shapes,
+// dtypes or devices, or when the BLAS's sgemm_ cannot be found).
+at::Tensor BatchedMatmul(const at::Tensor& a, const at::Tensor& b);
+
+// Whether BatchedMatmul has its own path here (a CPU BLAS was found).
+bool HasBatchedMatmulKernel();
+
+}  // namespace sam2::modeling
+
+#endif  // SAM2_MODELING_BATCHED_MATMUL_H_

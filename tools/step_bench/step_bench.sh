@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Side-by-side training-step benchmark on the CPU: //jobs:train
+# --benchmark_steps against the reference's step (ref_train_step.py), same
+# model, resolution, batch (1 video, 4 frames, 2 objects), fixed prompting,
+# thread count, BLAS (OpenBLAS's OpenMP build) and allocator (TCMalloc).
+# Runs the two sides alternately ROUNDS times and prints each run's
+# median_step_s and peak_rss_mb, then the medians and ours/reference ratios.
+#
+#   bazel build //jobs:train
+#   SAM2_REF=<sam2 checkout> SAM2_HARNESS=<folder with ref_harness.py> \
+#     tools/step_bench/step_bench.sh [small|b+] [STEPS] [ROUNDS]
+#
+# Run it on an otherwise idle machine.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+model="${1:-small}"
+steps="${2:-8}"
+rounds="${3:-2}"
+threads="${THREADS:-2}"
+: "${SAM2_REF:?set SAM2_REF to a facebookresearch/sam2 checkout}"
+: "${SAM2_HARNESS:?set SAM2_HARNESS to the folder with ref_harness.py}"
+train=bazel-bin/jobs/train
+[[ -x "$train" ]] || { echo "build //jobs:train first" >&2; exit 1; }
+
+# The demo videos at 256 px as training data (the step's cost does not depend
+# on the pixels), and the reference script's fixed prompting.
+data="$(python3 - <<'PY'
+s = open("configs/demo.pbtxt").read()
+i = s.index("data {")
+depth = 0
+for j in range(i, len(s)):
+    depth += {"{": 1, "}": -1}.get(s[j], 0)
+    if s[j] == "}" and depth == 0:
+        break
+print(s[i:j + 1].replace("sizes: 128", "sizes: 256"))
+PY
+)"
+prompting='model {
+  prob_to_use_pt_input_for_train: 1.0 prob_to_use_box_input_for_train: 0.0
+  prob_to_sample_from_gt_for_train: 0.0 num_frames_to_correct_for_train: 2
+  rand_frames_to_correct_for_train: false num_init_cond_frames_for_train: 1
+  rand_init_cond_frames_for_train: false num_correction_pt_per_frame: 7 }'
+case "$model" in
+  small) ours=(--config=parity_small) ;;
+  b+) ours=(--config=tools/step_bench/bplus_256.pbtxt) ;;
+  *) echo "model: small or b+" >&2; exit 2 ;;
+esac
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+export OMP_NUM_THREADS="$threads"
+tcmalloc=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
+openblas=/usr/lib/x86_64-linux-gnu/openblas-openmp
+
+run_ours() {
+  "$train" "${ours[@]}" --set="$data" --set="$prompting" \
+    --set="trainer { mode: \"train_only\" num_threads: $threads }
+           data { train { num_workers: 1 } }
+           distributed { find_unused_parameters: true }
+           launcher { experiment_log_dir: \"$tmp/ours$1\" }" \
+    --benchmark_steps="$steps" ${PROFILE:+--profile_trace="$PROFILE.ours$1.json"} \
+    2> "$tmp/ours$1.err" | grep -E "median_step_s|peak_rss_mb" || {
+      cat "$tmp/ours$1.err" >&2; exit 1; }
+}
+run_reference() {
+  LD_PRELOAD="$tcmalloc" LD_LIBRARY_PATH="$openblas" /usr/bin/python3 \
+    tools/step_bench/ref_train_step.py --model="$model" --steps="$steps" \
+    --threads="$threads" 2> "$tmp/ref$1.err" |
+    grep -E "median_step_s|peak_rss_mb" || { cat "$tmp/ref$1.err" >&2; exit 1; }
+}
+for round in $(seq "$rounds"); do
+  run_ours "$round" | sed "s/^/ours $round: /"
+  run_reference "$round" | sed "s/^/reference $round: /"
+done | tee "$tmp/all"
+python3 - "$tmp/all" <<'PY'
+import statistics, sys
+v = {}
+for line in open(sys.argv[1]):
+    who, _, key, value = line.split()
+    v.setdefault((who, key), []).append(float(value))
+for key in ("median_step_s", "peak_rss_mb"):
+    o, r = statistics.median(v[("ours", key)]), statistics.median(v[("reference", key)])
+    print(f"{key}: ours {o:.4g}  reference {r:.4g}  ratio {o / r:.3f}")
+PY
