@@ -60,7 +60,12 @@ const std::vector<sam2::config::FlagSpec>& JobFlags() {
        "objects may overlap",
        ""},
       {"apply_postprocessing", "",
-       "hole filling and dynamic multimask: not implemented (refused)", ""},
+       "post-process the masks as the reference's "
+       "build_sam2_video_predictor(apply_postprocessing=True): dynamic "
+       "multimask via stability, binarised memories of prompted frames, "
+       "holes of up to 8 low-res pixels filled (also on the CPU, where the "
+       "reference skips it without its CUDA extension)",
+       ""},
       {"track_object_appearing_later_in_video", "",
        "track each object from the first frame where its mask is non-empty "
        "(LVOS, YouTube-VOS)",
@@ -94,12 +99,6 @@ int main(int argc, char** argv) {
                 << " is required (see --help)\n";
       return 2;
     }
-  }
-  if (Switch(*cl, "apply_postprocessing")) {
-    std::cerr << "vos_inference: --apply_postprocessing (hole filling, "
-                 "dynamic multimask) is not implemented; run without it (the "
-                 "reference's evaluations do not use it)\n";
-    return 2;
   }
   inference::VosInferenceOptions options;
   options.base_video_dir = cl->Get("base_video_dir");
@@ -135,12 +134,16 @@ int main(int argc, char** argv) {
         absl::StrCat(loaded->path, ": ", model_options.status().message()));
   }
   const int image_size = model_options->base.image_size;
-  absl::StatusOr<modeling::SAM2Base> model =
-      inference::LoadVideoModel(model_options->base, cl->Get("checkpoint"));
-  if (!model.ok()) return Fail(std::string(model.status().message()));
   inference::VideoPredictorOptions predictor_options;
   // As the reference's main(): per-object PNGs may overlap.
   predictor_options.non_overlap_masks = !options.per_obj_png_file;
+  if (Switch(*cl, "apply_postprocessing")) {
+    inference::SetPostprocessingOptions(&model_options->base,
+                                        &predictor_options);
+  }
+  absl::StatusOr<modeling::SAM2Base> model =
+      inference::LoadVideoModel(model_options->base, cl->Get("checkpoint"));
+  if (!model.ok()) return Fail(std::string(model.status().message()));
   inference::VideoPredictor predictor(*model, predictor_options);
 
   absl::StatusOr<std::vector<std::string>> videos =
@@ -150,6 +153,10 @@ int main(int argc, char** argv) {
               options.use_all_masks ? "all available masks as inputs"
                                     : "the first frame's masks as inputs");
   int failed = 0;
+  // Object-frames (one object tracked on one frame) measure the work: each
+  // object is tracked on its own, so the time grows with the objects.
+  int64_t total_frames = 0, total_object_frames = 0;
+  double total_seconds = 0.0;
   for (size_t i = 0; i < videos->size(); ++i) {
     const std::string& video = (*videos)[i];
     absl::StatusOr<inference::VideoRunStats> stats =
@@ -162,13 +169,28 @@ int main(int argc, char** argv) {
                 << stats.status().message() << "\n";
       continue;
     }
+    const double seconds = std::max(stats->seconds, 1e-9);
     std::printf(
-        "%zu/%zu %s: %lld frames, %lld objects, %.2f s (%.2f frames/s)\n",
+        "%zu/%zu %s: %lld frames, %lld objects, %.2f s (%.2f frames/s, "
+        "%.2f object-frames/s)\n",
         i + 1, videos->size(), video.c_str(),
         static_cast<long long>(stats->num_frames),
         static_cast<long long>(stats->num_objects), stats->seconds,
-        stats->num_frames / std::max(stats->seconds, 1e-9));
+        stats->num_frames / seconds,
+        stats->num_frames * stats->num_objects / seconds);
     std::fflush(stdout);
+    total_frames += stats->num_frames;
+    total_object_frames += stats->num_frames * stats->num_objects;
+    total_seconds += stats->seconds;
+  }
+  if (total_frames > 0) {
+    const double seconds = std::max(total_seconds, 1e-9);
+    std::printf(
+        "speed: %lld frames, %lld object-frames in %.2f s: %.2f frames/s, "
+        "%.2f object-frames/s\n",
+        static_cast<long long>(total_frames),
+        static_cast<long long>(total_object_frames), total_seconds,
+        total_frames / seconds, total_object_frames / seconds);
   }
   std::printf(
       "completed VOS prediction on %zu videos (%d failed); output "

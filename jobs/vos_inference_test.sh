@@ -4,13 +4,16 @@
 # the three modes equals the reference's pixel for pixel, palette included
 # (the objscore_shift variant, whose outputs may differ where the reference
 # decides by rounding noise, and the tensors are checked by
-# //sam2/inference:video_predictor_test), a progress line per video, and
-# failures that name the file, skip only the bad video and set the exit code.
+# //sam2/inference:video_predictor_test), the same with --apply_postprocessing
+# (goldens in sam2/inference/testdata/vos_postproc), a progress line per video
+# and a speed summary, and failures that name the file, skip only the bad
+# video and set the exit code.
 set -euo pipefail
 
 bin="$PWD/jobs/vos_inference"
 png_diff="$PWD/sam2/inference/png_diff"
 data="$PWD/sam2/inference/testdata/vos"
+post="$PWD/sam2/inference/testdata/vos_postproc"
 weights="$PWD/tests/testdata/parity/parity_small_model.pt"
 work="${TEST_TMPDIR:-/tmp}/vos_inference_test"
 rm -rf "$work" && mkdir -p "$work"
@@ -34,8 +37,10 @@ ref="$data/output/parity_small"
 # (a) DAVIS layout.
 run "$work/davis" --input_mask_dir="$data/input/Annotations" \
   --video_list_file="$work/list_0001.txt" >"$work/davis.out"
-grep -q '^1/1 synth_0001: 8 frames, 3 objects, .* frames/s)$' \
+grep -Eq '^1/1 synth_0001: 8 frames, 3 objects, [0-9.]+ s \([0-9.]+ frames/s, [0-9.]+ object-frames/s\)$' \
   "$work/davis.out" || fail "progress line: $(cat "$work/davis.out")"
+grep -Eq '^speed: 8 frames, 24 object-frames in [0-9.]+ s: [0-9.]+ frames/s, [0-9.]+ object-frames/s$' \
+  "$work/davis.out" || fail "speed summary: $(cat "$work/davis.out")"
 same_masks "$ref/davis" "$work/davis"
 # (b) per-object PNGs.
 run "$work/per_obj" --input_mask_dir="$data/input/Annotations_per_obj" \
@@ -55,6 +60,29 @@ run "$work/later" --input_mask_dir="$data/input/Annotations_appearing_later" \
   --video_list_file="$work/list_0002.txt" \
   --track_object_appearing_later_in_video >/dev/null
 same_masks "$ref/appearing_later" "$work/later"
+
+# --apply_postprocessing, against the reference built with
+# apply_postprocessing=True (hole filling as on CUDA). With parity_small the
+# tracked frames are NO_OBJ_SCORE, so the hole filling shows on the prompted
+# frame: Annotations_hole has a 3x3 hole in object 2 (filled) and an 8x8 one
+# (kept).
+run "$work/post_davis" --input_mask_dir="$data/input/Annotations" \
+  --video_list_file="$work/list_0001.txt" --apply_postprocessing >/dev/null
+same_masks "$post/output/parity_small/davis" "$work/post_davis"
+run "$work/post_later" --input_mask_dir="$data/input/Annotations_appearing_later" \
+  --video_list_file="$work/list_0002.txt" \
+  --track_object_appearing_later_in_video --apply_postprocessing >/dev/null
+same_masks "$post/output/parity_small/appearing_later" "$work/post_later"
+run "$work/post_hole" --input_mask_dir="$post/input/Annotations_hole" \
+  --video_list_file="$work/list_0001.txt" --apply_postprocessing >/dev/null
+same_masks "$post/output/parity_small/davis_hole" "$work/post_hole"
+# Without the flag the small hole stays: the outputs differ.
+run "$work/hole" --input_mask_dir="$post/input/Annotations_hole" \
+  --video_list_file="$work/list_0001.txt" >/dev/null
+if "$png_diff" "$post/output/parity_small/davis_hole" "$work/hole" \
+  >/dev/null 2>&1; then
+  fail "without --apply_postprocessing the hole must not be filled"
+fi
 
 # A bad video is reported by name, the others still run, exit code 1:
 # synth_0002 has no masks under Annotations, "broken" has a corrupt JPEG.
@@ -98,9 +126,6 @@ expect_error() {  # expect_error CODE TEXT ARGS...
   grep -q -- "$text" "$work/err.txt" ||
     fail "expected '$text' for $*, got: $(cat "$work/err.txt")"
 }
-expect_error 2 "apply_postprocessing" --config=parity_small \
-  --checkpoint="$weights" --base_video_dir=a --input_mask_dir=b \
-  --output_mask_dir=c --apply_postprocessing
 expect_error 2 "--checkpoint is required" --config=parity_small \
   --base_video_dir=a --input_mask_dir=b --output_mask_dir=c
 expect_error 2 "nonsense" --nonsense

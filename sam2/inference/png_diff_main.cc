@@ -20,7 +20,10 @@ int main(int argc, char** argv) {
   bool ok = true;
   for (const auto& entry : fs::recursive_directory_iterator(ref_root)) {
     if (entry.path().extension() != ".png") continue;
-    const fs::path rel = fs::relative(entry.path(), ref_root);
+    // Lexically: fs::relative resolves symlinks, and in Bazel runfiles the
+    // reference files are symlinks into the source tree, so it would name a
+    // path that leads back to the reference file itself.
+    const fs::path rel = entry.path().lexically_relative(ref_root);
     const std::string ours_path = (ours_root / rel).string();
     sam2::data::PngInfo ref_info, ours_info;
     auto ref = sam2::data::ReadPngFile(entry.path().string(), &ref_info);

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "sam2/inference/mask_postprocessing.h"
 
 namespace sam2::inference {
 namespace {
@@ -29,6 +30,17 @@ modeling::FrameOutputMap Without(const modeling::FrameOutputMap& map,
 }
 
 }  // namespace
+
+void SetPostprocessingOptions(modeling::SAM2BaseOptions* model,
+                              VideoPredictorOptions* predictor) {
+  modeling::MaskDecoderExtraArgs extra;
+  extra.dynamic_multimask_via_stability = true;
+  extra.dynamic_multimask_stability_delta = 0.05;
+  extra.dynamic_multimask_stability_thresh = 0.98;
+  model->sam_mask_decoder_extra_args = extra;
+  model->binarize_mask_from_pts_for_mem_enc = true;
+  predictor->fill_hole_area = 8;
+}
 
 VideoPredictor::VideoPredictor(modeling::SAM2Base model,
                                VideoPredictorOptions options)
@@ -92,6 +104,12 @@ modeling::FrameOutput VideoPredictor::RunSingleFrame(
       features.vision_pos_embeds, features.feat_sizes,
       /*point_inputs=*/std::nullopt, mask_inputs, object.outputs, num_frames(),
       reverse, run_mem_encoder);
+  // After the memory encoder (which ran on the unfilled logits inside
+  // track_step), as the reference's _run_single_frame_inference.
+  if (options_.fill_hole_area > 0) {
+    out.pred_masks =
+        FillHolesInMaskScores(out.pred_masks, options_.fill_hole_area);
+  }
   return Compact(std::move(out));
 }
 

@@ -12,8 +12,13 @@
 //    model's input size;
 //  - the output masks are the low-res logits upsampled (bilinear) to the
 //    video size, with the non-overlap constraint across objects when
-//    `non_overlap_masks` is set.
-// Points and boxes, object removal and hole filling are not implemented.
+//    `non_overlap_masks` is set;
+//  - with fill_hole_area > 0, each frame's low-res mask logits have their
+//    small background holes filled before they are stored and output (the
+//    memory encoded while tracking a frame sees the unfilled logits; the
+//    memory of a mask prompt, encoded later from the stored logits, sees
+//    the filled ones).
+// Points and boxes and object removal are not implemented.
 #ifndef SAM2_INFERENCE_VIDEO_PREDICTOR_H_
 #define SAM2_INFERENCE_VIDEO_PREDICTOR_H_
 
@@ -37,7 +42,23 @@ struct VideoPredictorOptions {
   bool non_overlap_masks = false;
   // A mask added on an already tracked frame becomes a conditioning frame.
   bool add_all_frames_to_correct_as_cond = false;
+  // Fill background holes of at most this many pixels in the low-res mask
+  // logits (0: off). See FillHolesInMaskScores: unlike the reference on a
+  // CPU without its CUDA extension, this also runs on the CPU.
+  int64_t fill_hole_area = 0;
 };
+
+// The overrides of the reference's build_sam2_video_predictor with
+// apply_postprocessing=True (what --apply_postprocessing of vos_inference
+// turns on), set on the model's options before the model is built and on
+// the predictor's options: the mask decoder falls back to its best
+// multimask output when the single mask is unstable (dynamic multimask via
+// stability, delta 0.05, threshold 0.98); memories of prompted frames are
+// encoded from the binarised mask (for mask prompts too: their memories are
+// encoded as "from points" when propagation starts); holes of up to 8
+// low-res pixels are filled.
+void SetPostprocessingOptions(modeling::SAM2BaseOptions* model,
+                              VideoPredictorOptions* predictor);
 
 class VideoPredictor {
  public:

@@ -36,18 +36,28 @@ std::string DataPath(const std::string& rel) {
   return absl::StrCat(kData, "/", rel);
 }
 
+// The goldens of the default predictor, or with --apply_postprocessing
+// (testdata/vos_postproc/, tools/gen_postprocessing_goldens.py: the same
+// inputs, the reference predictor built with apply_postprocessing=True and
+// its hole filling as on CUDA). RunMode selects the set.
+const char kPostprocData[] = "sam2/inference/testdata/vos_postproc";
+bool g_postprocessing = false;
+
 const std::map<std::string, at::Tensor>& Goldens() {
-  static const auto* goldens = [] {
-    auto* map = new std::map<std::string, at::Tensor>;
-    auto dict = checkpoint::LoadTensorDict(DataPath("vos_inference_ref.pt"));
-    if (!dict.ok()) {
-      std::fprintf(stderr, "%s\n", dict.status().ToString().c_str());
-      std::abort();
-    }
-    for (auto& [k, v] : *dict) (*map)[k] = v;
-    return map;
-  }();
-  return *goldens;
+  static auto* cache = new std::map<bool, std::map<std::string, at::Tensor>>;
+  auto it = cache->find(g_postprocessing);
+  if (it != cache->end()) return it->second;
+  const std::string path =
+      g_postprocessing ? absl::StrCat(kPostprocData, "/vos_postproc_ref.pt")
+                       : DataPath("vos_inference_ref.pt");
+  auto dict = checkpoint::LoadTensorDict(path);
+  if (!dict.ok()) {
+    std::fprintf(stderr, "%s\n", dict.status().ToString().c_str());
+    std::abort();
+  }
+  std::map<std::string, at::Tensor>& map = (*cache)[g_postprocessing];
+  for (auto& [k, v] : *dict) map[k] = v;
+  return map;
 }
 
 at::Tensor Golden(const std::string& key) {
@@ -61,8 +71,10 @@ at::Tensor Golden(const std::string& key) {
 
 bool HasGolden(const std::string& key) { return Goldens().count(key) > 0; }
 
-modeling::SAM2Base LoadModel(const std::string& variant) {
-  modeling::SAM2Base model(training::ParitySmallModelOptions().base);
+modeling::SAM2Base LoadModel(const std::string& variant,
+                             const modeling::SAM2BaseOptions& options =
+                                 training::ParitySmallModelOptions().base) {
+  modeling::SAM2Base model(options);
   auto state_dict = checkpoint::LoadStateDict(kWeights);
   EXPECT_TRUE(state_dict.ok()) << state_dict.status();
   if (variant == "objscore_shift") {
@@ -312,12 +324,17 @@ const Mode kPerObj{"per_obj", "input/Annotations_per_obj", true, false,
 const Mode kLater{"appearing_later", "input/Annotations_appearing_later", false,
                   true, "synth_0002"};
 
-void RunMode(const std::string& variant, const Mode& mode) {
+void RunMode(const std::string& variant, const Mode& mode,
+             bool postprocessing = false) {
+  g_postprocessing = postprocessing;
   const std::string prefix = absl::StrCat(
       variant, ".", mode.per_obj ? "davis" : mode.name);  // per_obj = davis
   VideoPredictorOptions options;
   options.non_overlap_masks = !mode.per_obj;
-  VideoPredictor predictor(LoadModel(variant), options);
+  modeling::SAM2BaseOptions model_options =
+      training::ParitySmallModelOptions().base;
+  if (postprocessing) SetPostprocessingOptions(&model_options, &options);
+  VideoPredictor predictor(LoadModel(variant, model_options), options);
   Diffs d;
 
   VosInferenceOptions vos;
@@ -374,17 +391,23 @@ void RunMode(const std::string& variant, const Mode& mode) {
 
   const std::string out_rel =
       absl::StrCat(variant, "/", mode.name, "/", mode.video);
+  const std::string ref_root =
+      postprocessing ? std::string(kPostprocData) : std::string(kData);
   std::vector<std::string> subdirs = {""};
   if (mode.per_obj) subdirs = {"001/", "002/", "003/"};
   for (const std::string& sub : subdirs) {
     for (int t = 0; t < 8; ++t) {
       const std::string file = absl::StrFormat("%s%05d.png", sub, t);
       ComparePng(absl::StrCat(vos.output_mask_dir, "/", mode.video, "/", file),
-                 DataPath(absl::StrCat("output/", out_rel, "/", file)),
-                 DataPath(absl::StrCat("may_differ/", out_rel, "/", file)), &d);
+                 absl::StrCat(ref_root, "/output/", out_rel, "/", file),
+                 absl::StrCat(ref_root, "/may_differ/", out_rel, "/", file),
+                 &d);
     }
   }
-  PrintDiffs(variant + "." + mode.name + " " + mode.video, d);
+  PrintDiffs(
+      absl::StrCat(variant, ".", mode.name,
+                   postprocessing ? " (postprocessing)" : "", " ", mode.video),
+      d);
 }
 
 TEST(VideoPredictorTest, ParitySmallDavis) { RunMode("parity_small", kDavis); }
@@ -404,7 +427,25 @@ TEST(VideoPredictorTest, ObjscoreShiftAppearingLater) {
   RunMode("objscore_shift", kLater);
 }
 
+// --apply_postprocessing: dynamic multimask, binarised prompt memories and
+// hole filling (whose outputs differ from the default's by thousands of
+// pixels with objscore_shift; with parity_small every tracked frame is
+// NO_OBJ_SCORE either way).
+TEST(VideoPredictorPostprocessingTest, ParitySmallDavis) {
+  RunMode("parity_small", kDavis, /*postprocessing=*/true);
+}
+TEST(VideoPredictorPostprocessingTest, ObjscoreShiftDavis) {
+  RunMode("objscore_shift", kDavis, /*postprocessing=*/true);
+}
+TEST(VideoPredictorPostprocessingTest, ParitySmallAppearingLater) {
+  RunMode("parity_small", kLater, /*postprocessing=*/true);
+}
+TEST(VideoPredictorPostprocessingTest, ObjscoreShiftAppearingLater) {
+  RunMode("objscore_shift", kLater, /*postprocessing=*/true);
+}
+
 TEST(VosInferenceTest, MissingFirstFrameMaskNamesTheFile) {
+  g_postprocessing = false;
   VideoPredictorOptions options;
   options.non_overlap_masks = true;
   VideoPredictor predictor(LoadModel("parity_small"), options);
