@@ -304,6 +304,14 @@ void MakePathsAbsolute(Experiment* e) {
       }
     }
   }
+  if (e->data().has_val_vos()) {
+    VOSValidationConfig* vos = e->mutable_data()->mutable_val_vos();
+    vos->set_img_folder(Absolute(base, vos->img_folder()));
+    vos->set_gt_folder(Absolute(base, vos->gt_folder()));
+    if (vos->has_file_list_txt()) {
+      vos->set_file_list_txt(Absolute(base, vos->file_list_txt()));
+    }
+  }
   LauncherConfig* launcher = e->mutable_launcher();
   launcher->set_experiment_log_dir(
       Absolute(base, launcher->experiment_log_dir()));

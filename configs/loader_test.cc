@@ -281,16 +281,43 @@ TEST(ValidationTest, FvcoreSchedulersAndLayerDecayMinAreChecked) {
 }
 
 TEST(ValidationTest, TrainModeNeedsNoValData) {
-  // configs/demo.pbtxt has training data only.
+  // configs/demo.pbtxt has no data.val (its validation is data.val_vos).
   absl::StatusOr<LoadedExperiment> train =
       Load("demo", {"trainer { mode: \"train\" }"});
   ASSERT_TRUE(train.ok()) << train.status();
   EXPECT_TRUE(ValidateExperiment(*train).ok()) << ValidateExperiment(*train);
-  absl::StatusOr<LoadedExperiment> val =
-      Load("demo", {"trainer { mode: \"val\" }"});
+  // Mode "val" needs one of the two; configs/parity_small.pbtxt has no data.
+  absl::StatusOr<LoadedExperiment> val = Load("parity_small");
   ASSERT_TRUE(val.ok()) << val.status();
   EXPECT_THAT(std::string(ValidateExperiment(*val).message()),
-              HasSubstr("data.val: is required for trainer.mode \"val\""));
+              HasSubstr("data.val: (or data.val_vos) is required for "
+                        "trainer.mode \"val\""));
+  absl::StatusOr<LoadedExperiment> vos =
+      Load("demo", {"trainer { mode: \"val\" }"});
+  ASSERT_TRUE(vos.ok()) << vos.status();
+  EXPECT_TRUE(ValidateExperiment(*vos).ok()) << ValidateExperiment(*vos);
+}
+
+TEST(ValidationTest, ValVosFieldsAreChecked) {
+  absl::StatusOr<LoadedExperiment> loaded =
+      Load("demo", {"data { val_vos { img_folder: \"/no/such/frames\" "
+                    "file_list_txt: \"/no/such/list.txt\" max_videos: -1 "
+                    "num_pictures: -2 picture_max_frames: 0 } }"});
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const std::string message(ValidateExperiment(*loaded).message());
+  EXPECT_THAT(message, HasSubstr("data.val_vos.img_folder: directory "
+                                 "/no/such/frames does not exist"));
+  EXPECT_THAT(message, HasSubstr("data.val_vos.file_list_txt: file "
+                                 "/no/such/list.txt does not exist"));
+  EXPECT_THAT(message, HasSubstr("data.val_vos.max_videos: must be >= 0"));
+  EXPECT_THAT(message, HasSubstr("data.val_vos.num_pictures: must be >= 0"));
+  EXPECT_THAT(message, HasSubstr("data.val_vos.picture_max_frames"));
+  // Relative paths of the bundled assets resolve like the datasets'.
+  absl::StatusOr<LoadedExperiment> demo = Load("demo");
+  ASSERT_TRUE(demo.ok()) << demo.status();
+  EXPECT_EQ(demo->experiment.data().val_vos().img_folder().front(), '/');
+  EXPECT_EQ(demo->experiment.checkpoint().save_best_meter(),
+            "Meters_val/vos/J&F");
 }
 
 TEST(ValidationTest, ChannelListMustMatchTrunk) {

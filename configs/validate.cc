@@ -566,6 +566,31 @@ void CheckOptionList(
             "module_cls_names)");
 }
 
+void CheckValVos(const VOSValidationConfig& v,
+                 const ValidationOptions& options, Checker& c) {
+  const std::string p = "data.val_vos";
+  c.Require(!v.img_folder().empty(), p + ".img_folder",
+            "is not set: name the folder of the validation videos' frames "
+            "(<video>/<frame>.jpg)");
+  c.Require(!v.gt_folder().empty(), p + ".gt_folder",
+            "is not set: name the folder of their annotations "
+            "(<video>/<frame>.png, palettised object ids)");
+  c.Require(v.max_videos() >= 0, p + ".max_videos", "must be >= 0 (0: all)");
+  c.Require(v.num_pictures() >= 0, p + ".num_pictures",
+            "must be >= 0 (0: none)");
+  c.Positive(v.picture_max_frames(), p + ".picture_max_frames");
+  if (!options.check_paths) return;
+  if (!v.img_folder().empty()) {
+    c.ExistingPath(v.img_folder(), p + ".img_folder", true);
+  }
+  if (!v.gt_folder().empty()) {
+    c.ExistingPath(v.gt_folder(), p + ".gt_folder", true);
+  }
+  if (v.has_file_list_txt()) {
+    c.ExistingPath(v.file_list_txt(), p + ".file_list_txt", false);
+  }
+}
+
 void CheckOptim(const Experiment& e, Checker& c) {
   const OptimConfig& o = e.optim();
   c.Choice<Optimizer>(o.optimizer(), "optim.optimizer");
@@ -650,9 +675,11 @@ absl::Status ValidateExperiment(const LoadedExperiment& loaded,
   if (options.require_train_data && validates) {
     if (e.data().has_val()) {
       CheckMixed(e.data().val(), "data.val", options, c);
-    } else if (*mode == TrainerMode::kVal) {
-      c.Fail("data.val", "is required for trainer.mode \"" + t.mode() + "\"");
+    } else if (*mode == TrainerMode::kVal && !e.data().has_val_vos()) {
+      c.Fail("data.val", "(or data.val_vos) is required for trainer.mode \"" +
+                             t.mode() + "\"");
     }
+    if (e.data().has_val_vos()) CheckValVos(e.data().val_vos(), options, c);
   }
   const auto& init = e.checkpoint().model_weight_initializer();
   if (e.checkpoint().has_model_weight_initializer()) {

@@ -79,18 +79,21 @@ absl::Status FeedFrame(const FolderToScore& folder, const std::string& frame,
   return absl::OkStatus();
 }
 
+// Python's all_frames[1:-1]: empty for two frames or fewer.
+std::vector<std::string> ScoredFrames(std::vector<std::string> frames,
+                                      bool skip_first_and_last) {
+  if (!skip_first_and_last) return frames;
+  return frames.size() <= 2
+             ? std::vector<std::string>()
+             : std::vector<std::string>(frames.begin() + 1, frames.end() - 1);
+}
+
 absl::StatusOr<ObjectScorer> ScoreFolder(const FolderToScore& folder,
                                          bool sav_layout,
                                          bool skip_first_and_last) {
-  std::vector<std::string> frames = folder.frames;
-  if (skip_first_and_last) {
-    // Python's all_frames[1:-1]: empty for two frames or fewer.
-    frames = frames.size() <= 2 ? std::vector<std::string>()
-                                : std::vector<std::string>(frames.begin() + 1,
-                                                           frames.end() - 1);
-  }
   ObjectScorer scorer;
-  for (const std::string& frame : frames) {
+  for (const std::string& frame :
+       ScoredFrames(folder.frames, skip_first_and_last)) {
     SAM2_RETURN_IF_ERROR(FeedFrame(folder, frame, sav_layout, &scorer));
   }
   return scorer;
@@ -146,6 +149,36 @@ absl::StatusOr<VideoResult> EvaluateVideo(const std::string& gt_root,
       AddDavisObjects(scorer, &result);
     }
   }
+  return result;
+}
+
+absl::StatusOr<VideoResult> EvaluateDavisVideo(
+    const std::string& video, const std::map<std::string, LabelMap>& gt,
+    const std::map<std::string, LabelMap>& pred, bool skip_first_and_last) {
+  std::vector<std::string> names;
+  for (const auto& entry : gt) names.push_back(entry.first);
+  ObjectScorer scorer;
+  for (const std::string& frame :
+       ScoredFrames(std::move(names), skip_first_and_last)) {
+    const LabelMap& truth = gt.at(frame);
+    auto it = pred.find(frame);
+    if (it == pred.end()) {
+      return absl::NotFoundError(absl::StrCat(
+          video, "/", frame,
+          ": no prediction (the prediction must have every ground-truth "
+          "frame)"));
+    }
+    if (it->second.height != truth.height || it->second.width != truth.width) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          video, "/", frame, ": size mismatch: the prediction is ",
+          it->second.height, "x", it->second.width,
+          " (HxW) but the ground truth is ", truth.height, "x", truth.width));
+    }
+    scorer.FeedFrame(it->second, truth, frame);
+  }
+  VideoResult result;
+  result.name = video;
+  AddDavisObjects(scorer, &result);
   return result;
 }
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "eval/label_map.h"
 #include "eval/object_scorer.h"
 
 namespace sam2::eval {
@@ -47,6 +48,16 @@ absl::StatusOr<VideoResult> EvaluateVideo(const std::string& gt_root,
                                           const std::string& pred_root,
                                           const std::string& video,
                                           bool skip_first_and_last);
+
+// DAVIS layout from label maps in memory, scored exactly as EvaluateVideo
+// scores the same maps read from PNGs: `gt` and `pred` are keyed by the
+// frame's file name ("00000.png"); the frames are gt's names in byte order
+// (as the sorted folder listing), the first and the last dropped with
+// skip_first_and_last; `pred` must have every scored frame at the same size.
+// Errors name the video and the frame.
+absl::StatusOr<VideoResult> EvaluateDavisVideo(
+    const std::string& video, const std::map<std::string, LabelMap>& gt,
+    const std::map<std::string, LabelMap>& pred, bool skip_first_and_last);
 
 }  // namespace sam2::eval
 

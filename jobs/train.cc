@@ -33,11 +33,15 @@ pipeline. Configs live in configs/ (demo, mose, ...); see README.md.
 
 A run writes under launcher.experiment_log_dir (default ./sam2_logs/NAME):
   config.pbtxt    the resolved config, exactly what ran
-  logs/           log.txt, train_stats.json, val_stats.json
-  tensorboard/    TensorBoard event files
-  checkpoints/    checkpoint.pt (and checkpoint_<epoch>.pt per save_freq)
+  logs/           log.txt, train_stats.json, val_stats.json, best_stats.json
+                  (the best validation of checkpoint.save_best_meter),
+                  val_pictures/epoch_<E>/<video>.png (data.val_vos overlays)
+  tensorboard/    TensorBoard event files (scalars, val_pictures images)
+  checkpoints/    checkpoint.pt (and checkpoint_<epoch>.pt per save_freq),
+                  checkpoint_best.pt (the best validation's epoch)
 If checkpoints/checkpoint.pt exists the run resumes from it, exactly where it
-stopped (same batches, same random draws).
+stopped (same batches, same random draws). With data.val_vos, validation
+runs VOS inference on those videos and logs J, F and J&F (as sav_eval).
 
 Examples:
   train --config=demo

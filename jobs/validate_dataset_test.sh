@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # //jobs:validate_dataset: the demo config's datasets are clean (exit 0); a
 # broken copy of the demo videos gets one line per problem naming the file,
-# counts, and exit 1; 2 ranks under mpirun split the videos and report the
+# counts (all 15 folders: the 12 training and 3 validation videos), and
+# exit 1; 2 ranks under mpirun split the videos and report the
 # same totals.
 set -euo pipefail
 root="$TEST_SRCDIR/sam2_train_cpp"
@@ -26,7 +27,7 @@ set -e
 [[ $code == 1 ]] || { cat "$tmp/broken.out"; echo "FAIL: exit $code"; exit 1; }
 grep -q "video 'synth_0002', frame 3: unreadable image: .*synth_0002/00003.jpg" "$tmp/broken.out"
 grep -q "video 'synth_0005', frame 1: unreadable annotation: .*synth_0005/00001.png" "$tmp/broken.out"
-grep -q ": 12 videos, .* 2 problem(s) (1 unreadable annotation, 1 unreadable image)" "$tmp/broken.out" || {
+grep -q ": 15 videos, .* 2 problem(s) (1 unreadable annotation, 1 unreadable image)" "$tmp/broken.out" || {
   cat "$tmp/broken.out"; exit 1; }
 
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -36,6 +37,6 @@ timeout 120 mpirun --oversubscribe --bind-to none --mca btl self,vader \
 code=$?
 set -e
 [[ $code != 0 ]] || { cat "$tmp/ranks.out"; exit 1; }
-grep -q ": 12 videos, .* 2 problem(s)" "$tmp/ranks.out" || { cat "$tmp/ranks.out"; exit 1; }
+grep -q ": 15 videos, .* 2 problem(s)" "$tmp/ranks.out" || { cat "$tmp/ranks.out"; exit 1; }
 grep -q "^rank [01]: .*synth_0002/00003.jpg" "$tmp/ranks.out"
 echo PASS

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End to end: //jobs:train on the bundled demo data (4 videos, 1 then 2
-# epochs): logs, TensorBoard, config, checkpoint in the documented layout;
+# epochs, J&F on the 3 held-out videos): logs, TensorBoard, config,
+# checkpoints (the best one too), val pictures in the documented layout;
 # the checkpoint's model part is an official-format state_dict; a second run
 # resumes from it; two fresh runs of one config train bitwise the same model;
 # bad input fails with a clear message.
@@ -29,6 +30,23 @@ grep -q "model: OrderedDict" "$TEST_TMPDIR/inspect.txt"
 grep -q "optimizer: OrderedDict" "$TEST_TMPDIR/inspect.txt"
 grep -q "image_encoder.trunk.pos_embed" "$TEST_TMPDIR/inspect.txt"
 
+# Validation by J&F on the demo's 3 held-out videos (data.val_vos) after the
+# last epoch: the log, val_stats.json, best_stats.json, checkpoint_best.pt
+# and the overlay pictures of the first two videos.
+grep -q "VOS validation after epoch 0: J&F [0-9.]* (J [0-9.]*, F [0-9.]*) on 3 videos" "$run/logs/log.txt" || {
+  cat "$run/logs/log.txt"; exit 1; }
+grep -q "Val epoch 0 | Meters_val/vos/F [0-9.]* | Meters_val/vos/J [0-9.]* | Meters_val/vos/J&F [0-9.]*" "$run/logs/log.txt"
+grep -q '"Meters_val/vos/J&F": [0-9]' "$run/logs/val_stats.json"
+grep -q '"Trainer/epoch": 0' "$run/logs/val_stats.json"
+test "$(wc -l < "$run/logs/best_stats.json")" -eq 1
+grep -q '"Meters_val/vos/J&F": [0-9].*"Trainer/epoch": 0' "$run/logs/best_stats.json"
+grep -q "New best Meters_val/vos/J&F .* after epoch 0 (previous none)" "$run/logs/log.txt"
+"$ckpt_tool" inspect "$run/checkpoints/checkpoint_best.pt" > "$TEST_TMPDIR/inspect_best.txt"
+grep -q "image_encoder.trunk.pos_embed" "$TEST_TMPDIR/inspect_best.txt"
+test -f "$run/logs/val_pictures/epoch_0/synth_0013.png"
+test -f "$run/logs/val_pictures/epoch_0/synth_0014.png"
+test ! -e "$run/logs/val_pictures/epoch_0/synth_0015.png"
+
 # A second fresh run of the same config and seed trains the same weights, bit
 # for bit (model initialisation, prompts, dropout and data are all seeded).
 fresh="$TEST_TMPDIR/fresh"
@@ -54,6 +72,12 @@ fi
   cat "$TEST_TMPDIR/second.log"; exit 1; }
 grep -q "Resuming from $run/checkpoints/checkpoint.pt at epoch 1, batch 0, step 4" "$run/logs/log.txt"
 test "$(wc -l < "$run/logs/train_stats.json")" -eq 2
+# The resumed run knows the best J&F of the first one, and validated again.
+grep -q "Best Meters_val/vos/J&F so far: [0-9.]* (best_stats.json)" "$run/logs/log.txt"
+grep -q "VOS validation after epoch 1: J&F" "$run/logs/log.txt"
+grep -Eq "(New best Meters_val/vos/J&F .* after epoch 1 \(previous [0-9.]+\)|Meters_val/vos/J&F .* after epoch 1; the best is)" "$run/logs/log.txt"
+test "$(wc -l < "$run/logs/val_stats.json")" -eq 2
+test -f "$run/logs/val_pictures/epoch_1/synth_0013.png"
 
 # skip_saving_parameters: refused for trainable parameters; with the image
 # encoder frozen, its keys are left out of the checkpoint.

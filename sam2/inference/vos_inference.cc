@@ -153,7 +153,11 @@ absl::Status SaveFrameMasks(const VosInferenceOptions& options,
                             const at::Tensor& masks,
                             const data::PngPalette& palette) {
   const std::string video_dir = Join(options.output_mask_dir, video_name);
-  SAM2_RETURN_IF_ERROR(MakeDirs(video_dir));
+  if (options.frame_sink && options.per_obj_png_file) {
+    return absl::InvalidArgumentError(
+        "VosInferenceOptions.frame_sink takes DAVIS-layout id maps only");
+  }
+  if (!options.frame_sink) SAM2_RETURN_IF_ERROR(MakeDirs(video_dir));
   const int h = masks.size(1), w = masks.size(2);
   const at::Tensor m = masks.to(at::kByte).contiguous();
   const uint8_t* bits = m.data_ptr<uint8_t>();
@@ -174,6 +178,7 @@ absl::Status SaveFrameMasks(const VosInferenceOptions& options,
         if (bits[i * plane + p]) ids.data[p] = static_cast<uint8_t>(obj_ids[i]);
       }
     }
+    if (options.frame_sink) return options.frame_sink(frame_name, ids);
     return data::WritePalettePngFile(Join(video_dir, frame_name + ".png"), ids,
                                      palette);
   }

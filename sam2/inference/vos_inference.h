@@ -20,10 +20,12 @@
 #define SAM2_INFERENCE_VOS_INFERENCE_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "data/codecs/image.h"
 #include "sam2/inference/video_predictor.h"
 
 namespace sam2::inference {
@@ -36,6 +38,13 @@ struct VosInferenceOptions {
   bool use_all_masks = false;
   bool per_obj_png_file = false;
   bool track_object_appearing_later_in_video = false;
+  // DAVIS layout only: when set, each frame's object-id map (1 channel,
+  // exactly what would be written as <video>/<frame>.png) is handed to it
+  // instead of being written, and output_mask_dir is not used (validation
+  // during training scores the maps in memory).
+  std::function<absl::Status(const std::string& frame_name,
+                             const data::Image& ids)>
+      frame_sink;
 };
 
 struct VideoRunStats {

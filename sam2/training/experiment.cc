@@ -32,6 +32,7 @@
 #include "sam2/training/runtime/cuda_backend.h"
 #include "sam2/training/runtime/device.h"
 #include "sam2/training/runtime/preemption.h"
+#include "sam2/training/validation/vos_validator.h"
 
 namespace sam2::training {
 namespace {
@@ -71,6 +72,8 @@ TrainerOptions TrainerOptionsFromConfig(const config::Experiment& e,
         *config::ParseChoice<config::AmpDtype>(e.distributed().comms_dtype()));
   }
   o.allow_global_batch_change = e.checkpoint().allow_global_batch_change();
+  o.best_meter = e.checkpoint().save_best_meter();
+  o.best_higher_is_better = e.checkpoint().save_best_higher_is_better();
   // Ranks compare their resolved configs before training.
   o.agreement.emplace_back("resolved config", config::ToText(e));
   return o;
@@ -308,6 +311,28 @@ absl::StatusOr<RunOutcome> RunExperiment(const config::LoadedExperiment& loaded,
                                            e.logging().tensorboard_dir(),
                                            e.logging().flush_secs()));
   }
+  // J&F of VOS inference with the current weights, beside the val losses.
+  std::unique_ptr<VosValidator> vos_validator;
+  if (e.data().has_val_vos() && mode != config::TrainerMode::kTrainOnly &&
+      run.benchmark_steps == 0) {
+    const config::VOSValidationConfig& v = e.data().val_vos();
+    VosValidationOptions vos;
+    vos.img_folder = v.img_folder();
+    vos.gt_folder = v.gt_folder();
+    vos.file_list_txt = v.file_list_txt();
+    vos.score_thresh = v.score_thresh();
+    vos.max_videos = v.max_videos();
+    vos.skip_first_and_last_frame = v.skip_first_and_last_frame();
+    vos.num_pictures = v.num_pictures();
+    vos.picture_max_frames = v.picture_max_frames();
+    if (!e.logging().log_dir().empty()) {
+      vos.pictures_dir = e.logging().log_dir() + "/val_pictures";
+    }
+    SAM2_ASSIGN_OR_RETURN(
+        vos_validator,
+        VosValidator::Create(vos, model_options.base, *model, world, *log,
+                             tensorboard.get()));
+  }
   // Also resumes from the reference trainer's checkpoints (resume_from).
   TorchCheckpointStore store(optimizer.get());
   TrainerParts parts;
@@ -315,6 +340,7 @@ absl::StatusOr<RunOutcome> RunExperiment(const config::LoadedExperiment& loaded,
   parts.optimizer = optimizer.get();
   parts.train_data = train_data.get();
   parts.val_data = val_data.get();
+  parts.validator = vos_validator.get();
   parts.checkpoints = &store;
   const c10::Device train_device = device;
   parts.device_memory_mb = [train_device](bool reset) {

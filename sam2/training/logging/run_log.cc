@@ -85,9 +85,7 @@ void RunLog::Log(Level level, const std::string& message) {
   }
 }
 
-absl::Status RunLog::AppendStats(const std::string& file_name,
-                                 const std::map<std::string, double>& stats) {
-  if (rank_ != 0 || log_dir_.empty()) return absl::OkStatus();
+std::string RunLog::StatsLine(const std::map<std::string, double>& stats) {
   std::string line = "{";
   bool first = true;
   for (const auto& [key, value] : stats) {
@@ -96,6 +94,13 @@ absl::Status RunLog::AppendStats(const std::string& file_name,
     first = false;
   }
   line += "}\n";
+  return line;
+}
+
+absl::Status RunLog::AppendStats(const std::string& file_name,
+                                 const std::map<std::string, double>& stats) {
+  if (rank_ != 0 || log_dir_.empty()) return absl::OkStatus();
+  const std::string line = StatsLine(stats);
   const std::string path = absl::StrCat(log_dir_, "/", file_name);
   std::ofstream out(path, std::ios::app);
   out << line;

@@ -37,6 +37,9 @@ class RunLog {
   absl::Status AppendStats(const std::string& file_name,
                            const std::map<std::string, double>& stats);
 
+  // The JSON line AppendStats writes for `stats` (with its newline).
+  static std::string StatsLine(const std::map<std::string, double>& stats);
+
   // The number under `key` in the last line of <log_dir>/<file_name>, as
   // AppendStats wrote it; nullopt when the file, the line or the key is
   // missing.

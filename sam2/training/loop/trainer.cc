@@ -154,6 +154,16 @@ absl::Status Trainer::Run() {
     parts_.collectives->SetTimeoutSeconds(*options_.collective_timeout_s);
   }
   elapsed_at_start_ = state_.time_elapsed;
+  if (!options_.best_meter.empty()) {
+    // A restarted run keeps the best of the runs before it.
+    best_value_ =
+        parts_.log->LastStatsValue(kBestStatsName, options_.best_meter);
+    if (best_value_) {
+      parts_.log->Info(absl::StrCat("Best ", options_.best_meter,
+                                    " so far: ", *best_value_, " (",
+                                    kBestStatsName, ")"));
+    }
+  }
   if (options_.mode == config::TrainerMode::kVal) return ValEpoch(state_.epoch);
   if (parts_.optimizer == nullptr || parts_.train_data == nullptr) {
     return absl::FailedPreconditionError(
@@ -201,7 +211,7 @@ bool Trainer::IsIntermediateValEpoch(int64_t epoch) const {
 
 bool Trainer::ValInterruptedBeforeResume() const {
   const int64_t previous = state_.epoch - 1;
-  if (!resumed_ || parts_.val_data == nullptr || state_.next_batch != 0 ||
+  if (!resumed_ || !HasValidation() || state_.next_batch != 0 ||
       previous < 0 || !IsIntermediateValEpoch(previous)) {
     return false;
   }
@@ -730,8 +740,48 @@ int Trainer::LocalStopRequest(std::string* reason) const {
 }
 
 absl::Status Trainer::ValEpoch(int64_t epoch) {
-  // mode "train" without a val dataset trains and skips validation.
-  if (parts_.val_data == nullptr) return absl::OkStatus();
+  // mode "train" without a validation trains and skips it.
+  if (!HasValidation()) return absl::OkStatus();
+  torch::nn::Module& model = parts_.task->model();
+  std::map<std::string, double> means;
+  int64_t batches = 0;
+  if (parts_.val_data != nullptr) {
+    SAM2_RETURN_IF_ERROR(ValLosses(epoch, means, &batches));
+  }
+  std::map<std::string, double> meters;
+  if (parts_.validator != nullptr) {
+    model.eval();
+    SAM2_ASSIGN_OR_RETURN(
+        meters, base::CallCatchingTorchErrors(
+                    absl::StrCat("validation of epoch ", epoch),
+                    [&] { return parts_.validator->Validate(epoch); }));
+    model.train();
+    for (const auto& [name, v] : meters) means[name] = v;
+  }
+  means["Trainer/epoch"] = static_cast<double>(epoch);
+  means["Trainer/steps_val"] = static_cast<double>(state_.val_step);
+  last_val_stats_ = means;
+  std::string line = absl::StrCat("Val epoch ", epoch);
+  if (parts_.val_data != nullptr) {
+    absl::StrAppend(&line, " (", batches, " batches): core_loss ",
+                    means["Losses/val_all_core_loss"]);
+  }
+  for (const auto& [name, v] : meters) {
+    absl::StrAppendFormat(&line, " | %s %.2f", name, v);
+  }
+  parts_.log->Info(line);
+  // As the reference's logger.log_dict(outs, self.epoch): epoch-level
+  // validation scalars are logged at the epoch number.
+  LogScalars(means, epoch);
+  // Before the stats line: a job stopped in between reruns this validation
+  // (no line for it yet), which then finds the same value, not a better one.
+  SAM2_RETURN_IF_ERROR(MaybeSaveBest(means));
+  return parts_.log->AppendStats("val_stats.json", means);
+}
+
+absl::Status Trainer::ValLosses(int64_t epoch,
+                                std::map<std::string, double>& means,
+                                int64_t* batches_out) {
   torch::nn::Module& model = parts_.task->model();
   model.eval();
   c10::NoGradGuard no_grad;
@@ -768,24 +818,75 @@ absl::Status Trainer::ValEpoch(int64_t epoch) {
     ++batches;
   }
   model.train();
-  std::map<std::string, double> means = averages.Means();
+  std::map<std::string, double> losses = averages.Means();
   std::vector<at::Tensor> values;
-  for (const auto& [name, v] : means) {
+  for (const auto& [name, v] : losses) {
     values.push_back(at::full({1}, v, at::kDouble));
   }
   parts_.collectives->AllReduceMean(values);
   size_t i = 0;
-  for (auto& [name, v] : means) v = values[i++].item<double>();
-  means["Trainer/epoch"] = static_cast<double>(epoch);
-  means["Trainer/steps_val"] = static_cast<double>(state_.val_step);
-  last_val_stats_ = means;
-  parts_.log->Info(absl::StrCat("Val epoch ", epoch, " (", batches,
-                                " batches): core_loss ",
-                                means["Losses/val_all_core_loss"]));
-  // As the reference's logger.log_dict(outs, self.epoch): epoch-level
-  // validation scalars are logged at the epoch number.
-  LogScalars(means, epoch);
-  return parts_.log->AppendStats("val_stats.json", means);
+  for (auto& [name, v] : losses) means[name] = values[i++].item<double>();
+  *batches_out = batches;
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::MaybeSaveBest(const std::map<std::string, double>& stats) {
+  if (options_.best_meter.empty() ||
+      options_.mode == config::TrainerMode::kVal) {
+    return absl::OkStatus();
+  }
+  auto it = stats.find(options_.best_meter);
+  if (it == stats.end() || !std::isfinite(it->second)) {
+    if (!warned_missing_best_meter_) {
+      std::vector<std::string> names;
+      for (const auto& entry : stats) names.push_back(entry.first);
+      parts_.log->Warning(absl::StrCat(
+          "checkpoint.save_best_meter: ", options_.best_meter,
+          it == stats.end() ? " is not among the validation's stats ("
+                            : " is not finite (stats: ",
+          absl::StrJoin(names, ", "), "): no best checkpoint is kept"));
+      warned_missing_best_meter_ = true;
+    }
+    return absl::OkStatus();
+  }
+  const double value = it->second;
+  // Ties keep the earlier checkpoint, as the reference's strict is_better.
+  const bool better =
+      !best_value_.has_value() ||
+      (options_.best_higher_is_better ? value > *best_value_
+                                      : value < *best_value_);
+  const int64_t epoch = static_cast<int64_t>(stats.at("Trainer/epoch"));
+  if (!better) {
+    parts_.log->Info(absl::StrFormat("%s %.4f after epoch %d; the best is %.4f",
+                                     options_.best_meter, value, epoch,
+                                     *best_value_));
+    return absl::OkStatus();
+  }
+  const std::optional<double> previous = best_value_;
+  best_value_ = value;
+  absl::Status status = absl::OkStatus();
+  if (parts_.collectives->is_main()) {
+    // The checkpoint first: best_stats.json never names a value whose
+    // checkpoint was not written.
+    if (parts_.checkpoints != nullptr && !options_.checkpoint_dir.empty()) {
+      status = SaveCheckpointTo(
+          absl::StrCat(options_.checkpoint_dir, "/", kBestCheckpointName));
+    }
+    if (status.ok() && !parts_.log->log_dir().empty()) {
+      status = WriteStringAtomically(
+          absl::StrCat(parts_.log->log_dir(), "/", kBestStatsName),
+          RunLog::StatsLine(stats));
+    }
+    if (status.ok()) {
+      parts_.log->Info(absl::StrFormat(
+          "New best %s %.4f after epoch %d (previous %s): %s and %s",
+          options_.best_meter, value, epoch,
+          previous ? absl::StrFormat("%.4f", *previous) : "none",
+          kBestCheckpointName, kBestStatsName));
+    }
+  }
+  parts_.collectives->Barrier();
+  return status;
 }
 
 void Trainer::LogScalars(const std::map<std::string, double>& values,

@@ -11,6 +11,8 @@
 //   BatchSource      the data loader of one phase
 //   CheckpointStore  how a checkpoint is written to / read from a file
 //   ScalarSink       TensorBoard (or nothing)
+//   Validator        a validation beyond the val losses (e.g. J&F of VOS
+//                    inference), run with the val phase
 //
 // A step is W x A micro-batch slots (W ranks, A = gradient accumulation
 // steps); rank r computes slots r A .. r A + A - 1. A slot's batch (its shard
@@ -163,6 +165,24 @@ class ScalarSink {
   virtual void Flush() = 0;
 };
 
+// A validation the trainer runs after the val losses (every val_epoch_freq
+// epochs and after the last, as the val phase), on every rank together. It
+// returns its meters (e.g. {"Meters_val/vos/J&F", 71.3}), the same on every
+// rank; they go to the log, val_stats.json and TensorBoard beside the val
+// losses, and may pick the best checkpoint (TrainerOptions::best_meter).
+class Validator {
+ public:
+  virtual ~Validator() = default;
+  // `epoch`: the number of the training epoch the validation follows.
+  virtual absl::StatusOr<std::map<std::string, double>> Validate(
+      int64_t epoch) = 0;
+};
+
+// Where the best validation is recorded: checkpoint_dir/checkpoint_best.pt
+// and log_dir/best_stats.json.
+inline constexpr char kBestCheckpointName[] = "checkpoint_best.pt";
+inline constexpr char kBestStatsName[] = "best_stats.json";
+
 struct TrainerOptions {
   config::TrainerMode mode = config::TrainerMode::kTrain;
   int64_t max_epochs = 1;
@@ -212,6 +232,14 @@ struct TrainerOptions {
   // The collectives' timeout once training runs (the start has its own,
   // set by the caller); unset: leave it.
   std::optional<double> collective_timeout_s;
+  // The validation stat that picks the best checkpoint (the reference's
+  // save_best_meters, one meter): after a validation whose value beats the
+  // best so far, checkpoint_dir/checkpoint_best.pt (the epoch's checkpoint)
+  // and then log_dir/best_stats.json (that validation's stats) are replaced
+  // atomically; on resume the best so far is read back from best_stats.json.
+  // Empty: no best checkpoint. Training modes only.
+  std::string best_meter;
+  bool best_higher_is_better = true;
 };
 
 struct TrainerParts {
@@ -219,6 +247,7 @@ struct TrainerParts {
   TrainOptimizer* optimizer = nullptr;     // train modes
   BatchSource* train_data = nullptr;       // train modes
   BatchSource* val_data = nullptr;         // train and val modes
+  Validator* validator = nullptr;          // may be null
   CheckpointStore* checkpoints = nullptr;  // may be null: no checkpoints
   ScalarSink* scalars = nullptr;           // may be null
   RunLog* log = nullptr;
@@ -271,6 +300,8 @@ class Trainer {
   const std::map<std::string, double>& last_val_stats() const {
     return last_val_stats_;
   }
+  // The best value of options.best_meter so far (nullopt: none yet).
+  const std::optional<double>& best_value() const { return best_value_; }
   // Whether Run() stopped early on a stop request (signal or
   // exit_after_seconds) after checkpointing; the reason for the log.
   bool preempted() const { return preempted_; }
@@ -293,6 +324,14 @@ class Trainer {
   absl::Status TrainEpoch();
   // Validates after training epoch `epoch` (the number its stats carry).
   absl::Status ValEpoch(int64_t epoch);
+  bool HasValidation() const {
+    return parts_.val_data != nullptr || parts_.validator != nullptr;
+  }
+  // The val losses of `epoch` (means over ranks), into `means`.
+  absl::Status ValLosses(int64_t epoch, std::map<std::string, double>& means,
+                         int64_t* batches);
+  // checkpoint_best.pt and best_stats.json when `stats` beat the best.
+  absl::Status MaybeSaveBest(const std::map<std::string, double>& stats);
   // Steps in an epoch whose source delivers `batches` micro-batches.
   absl::StatusOr<int64_t> StepsPerEpoch(int64_t batches) const;
   // One optimizer step; returns false at the end of the epoch.
@@ -320,6 +359,8 @@ class Trainer {
   std::unique_ptr<GradientSync> sync_;
   std::map<std::string, double> last_train_stats_;
   std::map<std::string, double> last_val_stats_;
+  std::optional<double> best_value_;
+  bool warned_missing_best_meter_ = false;
   std::vector<double> step_losses_;
   std::map<std::string, double> epoch_loss_sums_;
   int64_t epoch_loss_steps_ = 0;

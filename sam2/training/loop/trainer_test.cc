@@ -817,6 +817,143 @@ TEST(TrainerTest, SkippedParametersAreNotSavedAndNotRestored) {
   EXPECT_TRUE(at::equal(after[2], trained[2]));  // 3.weight: restored
 }
 
+// Validation meters scripted per epoch; records which epochs it ran.
+class ScriptedValidator : public Validator {
+ public:
+  ScriptedValidator(std::initializer_list<std::pair<const int64_t, double>> jf)
+      : jf_(jf) {}
+  absl::StatusOr<std::map<std::string, double>> Validate(
+      int64_t epoch) override {
+    epochs.push_back(epoch);
+    return std::map<std::string, double>{{"Meters_val/vos/J&F", jf_.at(epoch)},
+                                         {"Meters_val/vos/J", jf_.at(epoch) - 1}};
+  }
+  std::vector<int64_t> epochs;
+
+ private:
+  std::map<int64_t, double> jf_;
+};
+
+// The number after `"key": ` in `text`; NaN when it is not there.
+double JsonValue(const std::string& text, const std::string& key) {
+  const std::string quoted = "\"" + key + "\": ";
+  const size_t at = text.find(quoted);
+  if (at == std::string::npos) return std::nan("");
+  return std::stod(text.substr(at + quoted.size()));
+}
+
+TEST(TrainerTest, ValidatorMetersGoToTheLogStatsAndTensorBoard) {
+  ToyRun run("validator_meters", 0.0, 1);
+  ScriptedValidator validator({{0, 10}, {1, 30}, {2, 20}});
+  RecordingScalars scalars;
+  TrainerParts parts = run.Parts();
+  parts.val_data = nullptr;  // J&F only
+  parts.validator = &validator;
+  parts.scalars = &scalars;
+  Trainer trainer(run.options, parts);
+  ASSERT_TRUE(trainer.Run().ok());
+  EXPECT_EQ(validator.epochs, (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ(ValEpochs(run.dir), (std::vector<int>{0, 1, 2}));
+  EXPECT_THAT(Read(run.dir + "/logs/val_stats.json"),
+              HasSubstr("\"Meters_val/vos/J&F\": 30"));
+  EXPECT_THAT(Read(run.dir + "/logs/log.txt"),
+              HasSubstr("Val epoch 1 | Meters_val/vos/J 29.00 | "
+                        "Meters_val/vos/J&F 30.00"));
+  EXPECT_EQ(scalars.values["Meters_val/vos/J&F"],
+            (std::vector<double>{10, 30, 20}));
+  // No best meter configured: no best checkpoint.
+  EXPECT_FALSE(std::filesystem::exists(run.dir +
+                                       "/checkpoints/checkpoint_best.pt"));
+}
+
+TEST(TrainerTest, BestCheckpointIsKeptOnImprovementOnly) {
+  ToyRun run("best_kept", 0.0, 1);
+  run.options.best_meter = "Meters_val/vos/J&F";
+  ScriptedValidator validator({{0, 10}, {1, 30}, {2, 20}});
+  TrainerParts parts = run.Parts();
+  parts.validator = &validator;
+  Trainer trainer(run.options, parts);
+  ASSERT_TRUE(trainer.Run().ok());
+  ASSERT_TRUE(trainer.best_value().has_value());
+  EXPECT_EQ(*trainer.best_value(), 30);
+  // The checkpoint taken after epoch 1 (the one validated with 30), not
+  // replaced by epoch 2's 20.
+  absl::StatusOr<TrainerCheckpoint> best =
+      run.store.Load(run.dir + "/checkpoints/checkpoint_best.pt");
+  ASSERT_TRUE(best.ok()) << best.status();
+  EXPECT_EQ(best->epoch, 2);
+  EXPECT_EQ(best->step, 12);
+  const std::string stats = Read(run.dir + "/logs/best_stats.json");
+  EXPECT_EQ(std::count(stats.begin(), stats.end(), '\n'), 1);
+  EXPECT_EQ(JsonValue(stats, "Meters_val/vos/J&F"), 30);
+  EXPECT_EQ(JsonValue(stats, "Trainer/epoch"), 1);
+  // The loss val ran too, and its stats are beside the meter.
+  EXPECT_FALSE(std::isnan(JsonValue(stats, "Losses/val_all_core_loss")));
+  const std::string log = Read(run.dir + "/logs/log.txt");
+  EXPECT_THAT(log, HasSubstr("New best Meters_val/vos/J&F 30.0000 after "
+                             "epoch 1 (previous 10.0000)"));
+  EXPECT_THAT(log, HasSubstr("Meters_val/vos/J&F 20.0000 after epoch 2; the "
+                             "best is 30.0000"));
+}
+
+TEST(TrainerTest, LowerIsBetterMeters) {
+  ToyRun run("best_lower", 0.0, 1);
+  run.options.best_meter = "Meters_val/vos/J&F";
+  run.options.best_higher_is_better = false;
+  ScriptedValidator validator({{0, 10}, {1, 30}, {2, 5}});
+  TrainerParts parts = run.Parts();
+  parts.validator = &validator;
+  Trainer trainer(run.options, parts);
+  ASSERT_TRUE(trainer.Run().ok());
+  EXPECT_EQ(*trainer.best_value(), 5);
+  EXPECT_EQ(run.store.Load(run.dir + "/checkpoints/checkpoint_best.pt")->epoch,
+            3);
+}
+
+// A restarted run knows the best of the run before it (from
+// best_stats.json): a worse value after the restart keeps the old best.
+TEST(TrainerTest, BestSurvivesResume) {
+  ToyRun run("best_resume", 0.0, 1);
+  run.options.best_meter = "Meters_val/vos/J&F";
+  run.options.stop_after_steps = 8;  // in epoch 1, after validation 0
+  ScriptedValidator first_values({{0, 50}});
+  TrainerParts parts = run.Parts();
+  parts.validator = &first_values;
+  Trainer first(run.options, parts);
+  ASSERT_TRUE(first.Run().ok());
+  EXPECT_EQ(first_values.epochs, (std::vector<int64_t>{0}));
+
+  ToyRun again("best_resume", 0.0, 1, 6, 2, /*fresh=*/false);
+  again.options.best_meter = "Meters_val/vos/J&F";
+  ScriptedValidator later_values({{1, 40}, {2, 60}});
+  TrainerParts again_parts = again.Parts();
+  again_parts.validator = &later_values;
+  Trainer second(again.options, again_parts);
+  ASSERT_TRUE(second.Run().ok());
+  const std::string log = Read(run.dir + "/logs/log.txt");
+  EXPECT_THAT(log, HasSubstr("Best Meters_val/vos/J&F so far: 50"));
+  EXPECT_THAT(log, HasSubstr("Meters_val/vos/J&F 40.0000 after epoch 1; the "
+                             "best is 50.0000"));
+  EXPECT_THAT(log, HasSubstr("New best Meters_val/vos/J&F 60.0000 after "
+                             "epoch 2 (previous 50.0000)"));
+  EXPECT_EQ(JsonValue(Read(run.dir + "/logs/best_stats.json"), "Trainer/epoch"),
+            2);
+  EXPECT_EQ(run.store.Load(run.dir + "/checkpoints/checkpoint_best.pt")->epoch,
+            3);
+}
+
+TEST(TrainerTest, MissingBestMeterIsAWarningNotAFailure) {
+  ToyRun run("best_missing", 0.0, 1);
+  run.options.best_meter = "Meters_val/vos/J&F";
+  Trainer trainer(run.options, run.Parts());  // loss val only
+  ASSERT_TRUE(trainer.Run().ok());
+  EXPECT_THAT(Read(run.dir + "/logs/log.txt"),
+              HasSubstr("checkpoint.save_best_meter: Meters_val/vos/J&F is "
+                        "not among the validation's stats"));
+  EXPECT_FALSE(std::filesystem::exists(run.dir +
+                                       "/checkpoints/checkpoint_best.pt"));
+}
+
 TEST(TrainerTest, LibTorchErrorsBecomeAStatusNamingTheStep) {
   ToyRun run("torch_error", 0.0, 1);
   run.options.mode = config::TrainerMode::kTrainOnly;

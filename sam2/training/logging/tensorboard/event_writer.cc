@@ -123,13 +123,30 @@ void EventWriter::AddScalar(const std::string& tag, double value,
   if (WallTime() - last_flush_ >= flush_secs_) Flush();
 }
 
+void EventWriter::AddImage(const std::string& tag, const std::string& png,
+                           int height, int width, int channels, int64_t step) {
+  Event event;
+  event.set_wall_time(WallTime());
+  event.set_step(step);
+  SummaryValue* v = event.mutable_summary()->add_value();
+  v->set_tag(tag);
+  SummaryImage* image = v->mutable_image();
+  image->set_height(height);
+  image->set_width(width);
+  image->set_colorspace(channels);
+  image->set_encoded_image_string(png);
+  WriteRecord(event.SerializeAsString());
+  if (WallTime() - last_flush_ >= flush_secs_) Flush();
+}
+
 void EventWriter::Flush() {
   std::fflush(file_);
   last_flush_ = WallTime();
 }
 
 absl::StatusOr<std::vector<ScalarEvent>> ReadScalarEvents(
-    const std::string& path, std::string* file_version) {
+    const std::string& path, std::string* file_version,
+    std::vector<ImageEvent>* images) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError("cannot open " + path);
   std::stringstream buffer;
@@ -162,8 +179,15 @@ absl::StatusOr<std::vector<ScalarEvent>> ReadScalarEvents(
       *file_version = event.file_version();
     }
     for (const SummaryValue& v : event.summary().value()) {
-      events.push_back(
-          {v.tag(), v.simple_value(), event.step(), event.wall_time()});
+      if (v.value_case() == SummaryValue::kSimpleValue) {
+        events.push_back(
+            {v.tag(), v.simple_value(), event.step(), event.wall_time()});
+      } else if (v.value_case() == SummaryValue::kImage && images != nullptr) {
+        const SummaryImage& image = v.image();
+        images->push_back({v.tag(), event.step(), image.height(),
+                           image.width(), image.colorspace(),
+                           image.encoded_image_string()});
+      }
     }
     pos += 12 + length + 4;
   }

@@ -27,6 +27,10 @@ class EventWriter : public training::ScalarSink {
   ~EventWriter() override;
 
   void AddScalar(const std::string& tag, double value, int64_t step) override;
+  // An image summary (tf.Summary.Image): `png` is the encoded file, of
+  // height x width pixels with `channels` channels (1 gray, 3 RGB, 4 RGBA).
+  void AddImage(const std::string& tag, const std::string& png, int height,
+                int width, int channels, int64_t step);
   void Flush() override;
   const std::string& path() const { return path_; }
 
@@ -48,9 +52,20 @@ struct ScalarEvent {
   double wall_time;
 };
 
-// Reads an event file back, checking every CRC (tests, tools).
+struct ImageEvent {
+  std::string tag;
+  int64_t step;
+  int height;
+  int width;
+  int colorspace;
+  std::string encoded;  // the PNG file's bytes
+};
+
+// Reads an event file back, checking every CRC (tests, tools): its scalars
+// and, when `images` is given, its images.
 absl::StatusOr<std::vector<ScalarEvent>> ReadScalarEvents(
-    const std::string& path, std::string* file_version = nullptr);
+    const std::string& path, std::string* file_version = nullptr,
+    std::vector<ImageEvent>* images = nullptr);
 
 }  // namespace sam2::tensorboard
 
