@@ -149,6 +149,45 @@ TEST(LayerNorm2d, FusedNodeMatchesOpByOpAutograd) {
   EXPECT_TRUE(at::allclose(fused_db, b.grad(), 1e-5, 1e-5));
 }
 
+// A GELU MLP on the CPU with gradients runs each GELU and the layer after
+// it as one node: values bitwise as without gradients, gradients as
+// autograd's through the separate ops.
+TEST(MLP, FusedGeluLinearMatchesOpByOpAutograd) {
+  at::manual_seed(5);
+  MLPOptions options(6, 24, 5, 3);
+  options.activation = Activation::kGelu;
+  MLP mlp(options);
+  const at::Tensor x0 = at::randn({2, 7, 6});
+  at::Tensor plain_out;
+  {
+    at::NoGradGuard no_grad;
+    plain_out = mlp->forward(x0);
+  }
+  at::Tensor x1 = x0.clone().requires_grad_();
+  const at::Tensor fused_out = mlp->forward(x1);
+  EXPECT_TRUE(at::equal(fused_out, plain_out));
+  const at::Tensor g = at::randn(fused_out.sizes());
+  fused_out.backward(g);
+
+  at::Tensor x2 = x0.clone().requires_grad_();
+  std::vector<at::Tensor> weights, biases;
+  at::Tensor out = x2;
+  for (size_t i = 0; i < mlp->linears().size(); ++i) {
+    weights.push_back(mlp->linears()[i]->weight.detach().clone().requires_grad_());
+    biases.push_back(mlp->linears()[i]->bias.detach().clone().requires_grad_());
+    if (i > 0) out = at::gelu(out);
+    out = at::linear(out, weights.back(), biases.back());
+  }
+  out.backward(g);
+  EXPECT_TRUE(at::allclose(x1.grad(), x2.grad(), 1e-5, 1e-6));
+  for (size_t i = 0; i < weights.size(); ++i) {
+    EXPECT_TRUE(at::allclose(mlp->linears()[i]->weight.grad(), weights[i].grad(),
+                             1e-5, 1e-6)) << "layer " << i;
+    EXPECT_TRUE(at::allclose(mlp->linears()[i]->bias.grad(), biases[i].grad(),
+                             1e-5, 1e-6)) << "layer " << i;
+  }
+}
+
 TEST(MLP, MatchesReferenceWithSigmoidAndNamesLayers) {
   MLPOptions options(8, 12, 3, 3);
   options.sigmoid_output = true;
