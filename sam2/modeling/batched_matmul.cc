@@ -151,6 +151,11 @@ class BatchedMatmulFunction
 
 bool HasBatchedMatmulKernel() { return Sgemm() != nullptr; }
 
+at::Tensor BatchedMatmul3d(const at::Tensor& a, const at::Tensor& b) {
+  if (!HasBatchedMatmulKernel()) return at::bmm(a, b);
+  return Bmm3(a, b);
+}
+
 at::Tensor BatchedMatmul(const at::Tensor& a, const at::Tensor& b) {
   const bool supported =
       a.dim() >= 3 && a.dim() == b.dim() && a.device().is_cpu() &&

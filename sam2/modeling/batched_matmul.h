@@ -22,6 +22,11 @@ namespace sam2::modeling {
 // dtypes or devices, or when the BLAS's sgemm_ cannot be found).
 at::Tensor BatchedMatmul(const at::Tensor& a, const at::Tensor& b);
 
+// The product of [B, m, k] and [B, k, n] float CPU tensors (any strides)
+// without autograd, with BatchedMatmul's numbers (for nodes that compute
+// their own backward pass).
+at::Tensor BatchedMatmul3d(const at::Tensor& a, const at::Tensor& b);
+
 // Whether BatchedMatmul has its own path here (a CPU BLAS was found).
 bool HasBatchedMatmulKernel();
 

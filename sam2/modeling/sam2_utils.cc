@@ -28,6 +28,87 @@ at::Tensor ApplyActivation(Activation activation, const at::Tensor& x) {
   TORCH_CHECK(false, "unknown activation");
 }
 
+#if TORCH_VERSION_MAJOR < 2
+namespace {
+
+// The attention below as one autograd node that does not keep the attention
+// matrix: its backward pass recomputes softmax((q * scale) @ k^T) from the
+// kept q * scale and k (the same products, so the same values) and keeps
+// the dropout mask as bytes. Op by op, autograd keeps the softmax output
+// (and, with dropout, the float noise and the dropped matrix): for Hiera's
+// windowed and global attention and the memory attention that is the
+// largest part of a training step's activations. Values and gradients are
+// bitwise those of the ops one by one (the same kernels in the same order).
+class AttentionFunction : public torch::autograd::Function<AttentionFunction> {
+ public:
+  // q3 [B, Lq, E] (already scaled), kt3 [B, E, Lk], v3 [B, Lk, Ev].
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx,
+                            const at::Tensor& q3, const at::Tensor& kt3,
+                            const at::Tensor& v3, double dropout_p) {
+    at::Tensor attn = at::softmax(BatchedMatmul3d(q3, kt3), -1);
+    at::Tensor keep;
+    if (dropout_p > 0.0) {
+      // at::dropout's arithmetic on the CPU: Bernoulli noise / (1 - p).
+      at::Tensor noise = at::empty_like(attn).bernoulli_(1 - dropout_p);
+      keep = noise.to(at::kBool);
+      attn = attn * noise.div_(1 - dropout_p);
+    }
+    ctx->save_for_backward({q3, kt3, v3, keep});
+    ctx->saved_data["dropout_p"] = dropout_p;
+    return BatchedMatmul3d(attn, v3);
+  }
+
+  static torch::autograd::variable_list backward(
+      torch::autograd::AutogradContext* ctx,
+      torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &q3 = saved[0], &kt3 = saved[1], &v3 = saved[2];
+    const at::Tensor& keep = saved[3];
+    const double dropout_p = ctx->saved_data["dropout_p"].toDouble();
+    const at::Tensor& grad = grads[0];
+    const at::Tensor probs = at::softmax(BatchedMatmul3d(q3, kt3), -1);
+    at::Tensor noise, dropped = probs;
+    if (keep.defined()) {
+      noise = keep.to(at::kFloat).div_(1 - dropout_p);
+      dropped = probs * noise;
+    }
+    // out = dropped @ v3.
+    const at::Tensor grad_v = BatchedMatmul3d(dropped.transpose(1, 2), grad);
+    at::Tensor grad_probs = BatchedMatmul3d(grad, v3.transpose(1, 2));
+    if (noise.defined()) grad_probs = grad_probs * noise;
+    const at::Tensor grad_scores =
+        at::_softmax_backward_data(grad_probs, probs, -1, probs.scalar_type());
+    // scores = q3 @ kt3.
+    const at::Tensor grad_q = BatchedMatmul3d(grad_scores, kt3.transpose(1, 2));
+    const at::Tensor grad_kt = BatchedMatmul3d(q3.transpose(1, 2), grad_scores);
+    return {grad_q, grad_kt, grad_v, at::Tensor()};
+  }
+};
+
+// Where the node above is worth its recomputation: a CPU training step with
+// an attention matrix of at least 1 MB (smaller ones cost more in the
+// recomputed ops' overhead than their memory is worth).
+bool UseAttentionNode(const at::Tensor& q, const at::Tensor& k,
+                      const at::Tensor& v) {
+  if (!torch::autograd::GradMode::is_enabled()) return false;
+  if (!(q.requires_grad() || k.requires_grad() || v.requires_grad())) {
+    return false;
+  }
+  if (!q.is_cpu() || q.scalar_type() != at::kFloat || q.dim() < 3 ||
+      k.dim() != q.dim() || v.dim() != q.dim() || !HasBatchedMatmulKernel()) {
+    return false;
+  }
+  const auto batch = q.sizes().slice(0, q.dim() - 2);
+  if (batch != k.sizes().slice(0, k.dim() - 2) ||
+      batch != v.sizes().slice(0, v.dim() - 2)) {
+    return false;
+  }
+  return q.numel() / q.size(-1) * k.size(-2) >= (int64_t{1} << 18);
+}
+
+}  // namespace
+#endif
+
 at::Tensor ScaledDotProductAttention(const at::Tensor& q, const at::Tensor& k,
                                      const at::Tensor& v, double dropout_p) {
 #if TORCH_VERSION_MAJOR >= 2
@@ -37,6 +118,16 @@ at::Tensor ScaledDotProductAttention(const at::Tensor& q, const at::Tensor& k,
   // Same op order as the reference's SDPA fallback on torch 1.13: scale q
   // first, then the product with k^T.
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  if (UseAttentionNode(q, k, v)) {
+    // The operands as BatchedMatmul would lay them out (the same copies).
+    const at::Tensor q3 = (q * scale).reshape({-1, q.size(-2), q.size(-1)});
+    const at::Tensor kt3 =
+        k.transpose(-2, -1).reshape({-1, k.size(-1), k.size(-2)});
+    const at::Tensor v3 = v.reshape({-1, v.size(-2), v.size(-1)});
+    std::vector<int64_t> out_shape(q.sizes().begin(), q.sizes().end() - 1);
+    out_shape.push_back(v.size(-1));
+    return AttentionFunction::apply(q3, kt3, v3, dropout_p).view(out_shape);
+  }
   // BatchedMatmul: at::matmul's numbers without its per-item dispatch.
   at::Tensor attn = BatchedMatmul(q * scale, k.transpose(-2, -1));
   attn = at::softmax(attn, -1);

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "sam2/modeling/batched_matmul.h"
 #include "sam2/modeling/position_encoding.h"
 #include "sam2/modeling/test_util.h"
 
@@ -185,6 +186,38 @@ TEST(MLP, FusedGeluLinearMatchesOpByOpAutograd) {
                              1e-5, 1e-6)) << "layer " << i;
     EXPECT_TRUE(at::allclose(mlp->linears()[i]->bias.grad(), biases[i].grad(),
                              1e-5, 1e-6)) << "layer " << i;
+  }
+}
+
+// Large attention in a CPU training step runs as one node that recomputes
+// the attention matrix in the backward pass: values and gradients bitwise
+// those of the ops one by one, dropout included (same random draws).
+TEST(ScaledDotProductAttention, RecomputingNodeIsBitwiseTheOpsOneByOne) {
+  for (const double dropout_p : {0.0, 0.1}) {
+    at::manual_seed(11);
+    const at::Tensor q0 = at::randn({2, 2, 300, 16});
+    const at::Tensor k0 = at::randn({2, 2, 500, 16});
+    const at::Tensor v0 = at::randn({2, 2, 500, 8});
+    const at::Tensor g = at::randn({2, 2, 300, 8});
+    at::Tensor q1 = q0.clone().requires_grad_(), k1 = k0.clone().requires_grad_(),
+               v1 = v0.clone().requires_grad_();
+    at::manual_seed(5);
+    const at::Tensor fused = ScaledDotProductAttention(q1, k1, v1, dropout_p);
+    fused.backward(g);
+
+    at::Tensor q2 = q0.clone().requires_grad_(), k2 = k0.clone().requires_grad_(),
+               v2 = v0.clone().requires_grad_();
+    at::manual_seed(5);
+    at::Tensor attn = at::softmax(
+        BatchedMatmul(q2 * (1.0 / std::sqrt(16.0)), k2.transpose(-2, -1)), -1);
+    if (dropout_p > 0) attn = at::dropout(attn, dropout_p, true);
+    const at::Tensor plain = BatchedMatmul(attn, v2);
+    plain.backward(g);
+
+    EXPECT_TRUE(at::equal(fused, plain)) << dropout_p;
+    EXPECT_TRUE(at::equal(q1.grad(), q2.grad())) << dropout_p;
+    EXPECT_TRUE(at::equal(k1.grad(), k2.grad())) << dropout_p;
+    EXPECT_TRUE(at::equal(v1.grad(), v2.grad())) << dropout_p;
   }
 }
 
