@@ -27,27 +27,19 @@ def main():
     for evs in by_thread.values():
         # Parents start first and last longer; children sit inside them.
         evs.sort(key=lambda e: (e["ts"], -e["dur"]))
-        stack = []  # [end, name, child time]
-        def close(until):
-            while stack and stack[-1][0] <= until:
-                end, name, child = stack.pop()
-                dur = end - start_of[id_of[-1]] if False else None
+        stack = []  # open events: [end, child time, event]
         for e in evs:
-            start, end = e["ts"], e["ts"] + e["dur"]
+            start = e["ts"]
             while stack and stack[-1][0] <= start + 1e-3:
-                stack.pop()
+                end, child, done = stack.pop()
+                self_us[done["name"]] += done["dur"] - child
             if stack:
-                stack[-1][2] += e["dur"]
-            item = [end, e["name"], 0.0, e["dur"]]
-            stack.append(item)
+                stack[-1][1] += e["dur"]
+            stack.append([start + e["dur"], 0.0, e])
             total_us[e["name"]] += e["dur"]
             calls[e["name"]] += 1
-            item_ref = item
-            self_us[e["name"]] += 0  # filled when popped
-            e["_item"] = item_ref
-        for e in evs:
-            it = e["_item"]
-            self_us[e["name"]] += it[3] - it[2]
+        for end, child, done in stack:
+            self_us[done["name"]] += done["dur"] - child
     grand = sum(self_us.values())
     print(f"total self time {grand / 1e6 / args.steps:.3f} s per step")
     print(f"{'self ms':>9} {'%':>5} {'total ms':>9} {'calls':>7}  name")

@@ -3,12 +3,16 @@ the CPU, for a side-by-side comparison with `//jobs:train --benchmark_steps`.
 
 usage: SAM2_REF=<sam2 checkout> SAM2_HARNESS=<folder with ref_harness.py> \
          python3 ref_train_step.py --model=small|b+ [--steps=N] [--threads=2]
+         [--resolution=256] [--frames=4] [--device=cpu|cuda] [--bf16]
 
 The step is the reference trainer's (trainer.py _run_step + the optimizer
 part of train_epoch): SAM2Train forward in train mode with the MOSE recipe's
 losses, backward, scheduler step, gradient clipping, AdamW step, zero_grad.
-Inputs: a batch of 1 video, 4 frames, 2 objects, at --resolution, as the
-data pipeline delivers it. Prompting is fixed so that both sides do the same
+Inputs: a batch of 1 video, --frames frames, 2 objects, at --resolution, as
+the data pipeline delivers it. On CUDA with --bf16 the forward pass and the
+losses run under torch.autocast(bfloat16) and the loss is scaled by a
+GradScaler, as the reference trainer does with amp; peak_gpu_mb is
+torch.cuda.max_memory_allocated. Prompting is fixed so that both sides do the same
 work every step: a click on one initial conditioning frame plus 7 correction
 clicks on 2 frames (prob_to_use_pt_input_for_train 1, no boxes, no GT
 sampling, no random frame counts). Prints median_step_s and peak_rss_mb.
@@ -27,7 +31,7 @@ sys.path.insert(0, HARNESS)
 import ref_harness as H  # noqa: E402
 import torch  # noqa: E402
 
-T, O = 4, 2
+O = 2
 
 
 def small_config(cfg):
@@ -71,7 +75,7 @@ def fixed_prompting(cfg):
     m.num_correction_pt_per_frame = 7
 
 
-def make_batch(res, seed):
+def make_batch(res, seed, T, device):
     g = torch.Generator().manual_seed(seed)
     img = torch.randn(T, 1, 3, res, res, generator=g)
     yy, xx = torch.meshgrid(torch.arange(res), torch.arange(res), indexing="ij")
@@ -83,7 +87,7 @@ def make_batch(res, seed):
     idx = torch.stack(
         [torch.arange(T)[:, None].expand(T, O), torch.zeros(T, O, dtype=torch.long)], -1
     ).int()
-    return H.BatchedVideoDatapoint(img, idx, masks)
+    return H.BatchedVideoDatapoint(img.to(device), idx.to(device), masks.to(device))
 
 
 def main():
@@ -92,7 +96,11 @@ def main():
     ap.add_argument("--resolution", type=int, default=256)
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--frames", type=int, default=4)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--bf16", action="store_true", help="CUDA: bf16 autocast")
     args = ap.parse_args()
+    cuda = args.device == "cuda"
     torch.set_num_threads(args.threads)
 
     cfg = H.load_cfg()
@@ -102,26 +110,40 @@ def main():
     fixed_prompting(cfg)
     torch.manual_seed(0)
     model, loss_fn, cont = H.build(cfg)
+    model.to(args.device)
     model.train()
     optim = H.build_optimizer(model, cont)
     clip = cont["trainer"]["optim"].get("gradient_clip", {}).get("max_norm", 0.1)
 
+    amp = cuda and args.bf16
+    scaler = torch.cuda.amp.GradScaler(enabled=amp)
     times = []
     for step in range(args.steps):
-        batch = make_batch(args.resolution, step)
+        batch = make_batch(args.resolution, step, args.frames, args.device)
+        if cuda:
+            torch.cuda.synchronize()
+            if step == 1:
+                torch.cuda.reset_peak_memory_stats()
         start = time.perf_counter()
         optim.zero_grad(set_to_none=True)
-        outs = model(batch)
-        losses = loss_fn(outs, batch.masks)
-        losses["core_loss"].backward()
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+            outs = model(batch)
+            losses = loss_fn(outs, batch.masks)
+        scaler.scale(losses["core_loss"]).backward()
         optim.step_schedulers(step / max(1, args.steps), step=step)
+        scaler.unscale_(optim.optimizer)
         torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=clip)
-        optim.optimizer.step()
+        scaler.step(optim.optimizer)
+        scaler.update()
+        if cuda:
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
         print(f"step {step + 1}/{args.steps}: {times[-1]:.3f}s", file=sys.stderr)
     steady = sorted(times[1:] if len(times) > 1 else times)
     n = len(steady)
     median = steady[n // 2] if n % 2 else 0.5 * (steady[n // 2 - 1] + steady[n // 2])
+    if cuda:
+        print(f"peak_gpu_mb {torch.cuda.max_memory_allocated() / 2**20:.1f}")
     print(f"peak_rss_mb {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
     print(f"median_step_s {median:.4f}")
 

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The training step on a GPU, ours against the reference, for a machine with
+# a CUDA PyTorch 2.x, CUDA, a compiler and ninja but no Bazel and no network
+# (the GPU machines this project is lent). Prepare on a Bazel machine:
+#
+#   tools/export_build.py --out=gpu_export --pack --cuda     # ours, ~52 MB
+#   cp -rL <sam2 checkout> ref/sam2 && cp -rL <harness> ref/harness
+#   mkdir -p ref/pylib && cp -rL /usr/lib/python3/dist-packages/{omegaconf,antlr4} ref/pylib/
+#   (the reference's config loading needs omegaconf, which a bare PyTorch
+#   installation lacks; PyYAML usually comes with PyTorch)
+#
+# then, in the repository root on the GPU machine (carry gpu_export and ref):
+#
+#   tools/gpu_check/run.sh [STEPS]
+#
+# It builds the export against that machine's PyTorch (its LibTorch, C++ ABI
+# and CUDA) and prints, for SAM 2.1 b+ at 1024 px, 8 frames, 2 objects, bf16
+# autocast, batch 1, fixed prompting (tools/step_bench):
+#   - ours: //jobs:train --benchmark_steps (median step, peak GPU memory);
+#   - the reference's training step on the same GPU (ref_train_step.py);
+#   - ours again on the 1-rank NCCL path (distributed.backend "nccl").
+# Set DRY_RUN=cpu to try the flow on a CPU machine (parity-small at 256 px,
+# the Bazel-built binary).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+steps="${1:-6}"
+out="${OUT:-$(mktemp -d)}"
+mkdir -p "$out"
+say() { echo "== $*" | tee -a "$out/summary.txt"; }
+
+if [[ "${DRY_RUN:-}" == cpu ]]; then
+  train=bazel-bin/jobs/train
+  model=small res=256 frames=4 device=cpu
+  ours_cfg=(--config=parity_small)
+  accel='trainer { accelerator: "cpu" }'
+  python=/usr/bin/python3
+else
+  python="${PYTHON:-python3}"
+  torch_dir="$("$python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
+  abi="$("$python" -c 'import torch; print(int(torch.compiled_with_cxx11_abi()))')"
+  say "PyTorch $("$python" -c 'import torch; print(torch.__version__, torch.version.cuda)') at $torch_dir, C++11 ABI $abi"
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$out/summary.txt"
+  (cd gpu_export && ./configure.sh --libtorch="$torch_dir" \
+      --cuda_home="${CUDA_HOME:-/usr/local/cuda}" --cxx11_abi="$abi" &&
+    ninja -j"$(nproc)") > "$out/build.log" 2>&1 || {
+    tail -40 "$out/build.log"; say "build failed (log: $out/build.log)"; exit 1; }
+  train=gpu_export/bazel-out/k8-opt/bin/jobs/train
+  model=b+ res=1024 frames=8 device=cuda
+  ours_cfg=(--config=tools/step_bench/bplus_256.pbtxt --set='model { image_size: 1024
+    memory_attention { layer { self_attention { feat_sizes: [64, 64] }
+    cross_attention { feat_sizes: [64, 64] } } } }')
+  accel='trainer { accelerator: "cuda" } optim { amp_enabled: true amp_dtype: "bfloat16" }'
+fi
+
+# The demo videos at the resolution, 8 (4) frames, 2 objects; fixed prompting.
+data="$("$python" - "$res" "$frames" <<'PY'
+import sys
+s = open("configs/demo.pbtxt").read()
+i = s.index("data {")
+depth = 0
+for j in range(i, len(s)):
+    depth += {"{": 1, "}": -1}.get(s[j], 0)
+    if s[j] == "}" and depth == 0:
+        break
+print(s[i:j + 1].replace("sizes: 128", "sizes: " + sys.argv[1])
+      .replace("num_frames: 4", "num_frames: " + sys.argv[2]))
+PY
+)"
+prompting='model {
+  prob_to_use_pt_input_for_train: 1.0 prob_to_use_box_input_for_train: 0.0
+  prob_to_sample_from_gt_for_train: 0.0 num_frames_to_correct_for_train: 2
+  rand_frames_to_correct_for_train: false num_init_cond_frames_for_train: 1
+  rand_init_cond_frames_for_train: false num_correction_pt_per_frame: 7 }
+  data { train { num_workers: 2 } } distributed { find_unused_parameters: true }
+  trainer { mode: "train_only" }'
+
+run_ours() {  # NAME EXTRA_SET
+  local extra=()
+  [[ -n "$2" ]] && extra=(--set="$2")
+  $train "${ours_cfg[@]}" --set="$data" --set="$prompting" --set="$accel" \
+    "${extra[@]}" --set="launcher { experiment_log_dir: \"$out/$1\" }" \
+    --benchmark_steps="$steps" > "$out/$1.out" 2> "$out/$1.err" || {
+    tail -20 "$out/$1.err"; say "$1 failed"; return 1; }
+  grep -E "median_step_s|peak_gpu_mb|peak_rss_mb" "$out/$1.out" | sed "s/^/$1 /" |
+    tee -a "$out/summary.txt"
+}
+
+say "ours (one process, no launcher)"
+run_ours ours '' || true
+say "reference"
+PYTHONPATH="$PWD/ref/pylib${PYTHONPATH:+:$PYTHONPATH}" SAM2_HARNESS="${SAM2_HARNESS:-ref/harness}" SAM2_REF="${SAM2_REF:-ref/sam2}" "$python" tools/step_bench/ref_train_step.py \
+  --model="$model" --resolution="$res" --frames="$frames" --steps="$steps" \
+  --device="$device" $([[ "$device" == cuda ]] && echo --bf16) \
+  > "$out/reference.out" 2> "$out/reference.err" &&
+  sed "s/^/reference /" "$out/reference.out" | tee -a "$out/summary.txt" ||
+  { tail -20 "$out/reference.err"; say "reference failed"; }
+if [[ "$device" == cuda ]]; then
+  # NCCL needs a launched world (rank 0's unique id travels over MPI).
+  if command -v mpirun > /dev/null; then
+    say "ours, 1 rank under mpirun, NCCL"
+    train_direct="$train"
+    train="mpirun --allow-run-as-root -np 1 $train_direct"
+    run_ours nccl 'distributed { backend: "nccl" }' || true
+    train="$train_direct"
+  else
+    say "no mpirun here: the 1-rank NCCL path did not run"
+  fi
+fi
+say "summary in $out/summary.txt"
