@@ -11,17 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 steps="${1:-12}"
 train=bazel-bin/jobs/train
-data="$(python3 - <<'PY'
-s = open("configs/demo.pbtxt").read()
-i = s.index("data {")
-depth = 0
-for j in range(i, len(s)):
-    depth += {"{": 1, "}": -1}.get(s[j], 0)
-    if s[j] == "}" and depth == 0:
-        break
-print(s[i:j + 1].replace("sizes: 128", "sizes: 256"))
-PY
-)"
+data="$(python3 tools/step_bench/demo_data.py 256)"
 common=(--config=parity_small --set="$data"
   --set='trainer { mode: "train_only" } distributed { find_unused_parameters: true }'
   --benchmark_steps="$steps")

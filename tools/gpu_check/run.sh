@@ -53,19 +53,7 @@ else
 fi
 
 # The demo videos at the resolution, 8 (4) frames, 2 objects; fixed prompting.
-data="$("$python" - "$res" "$frames" <<'PY'
-import sys
-s = open("configs/demo.pbtxt").read()
-i = s.index("data {")
-depth = 0
-for j in range(i, len(s)):
-    depth += {"{": 1, "}": -1}.get(s[j], 0)
-    if s[j] == "}" and depth == 0:
-        break
-print(s[i:j + 1].replace("sizes: 128", "sizes: " + sys.argv[1])
-      .replace("num_frames: 4", "num_frames: " + sys.argv[2]))
-PY
-)"
+data="$("$python" tools/step_bench/demo_data.py "$res" "$frames")"
 prompting='model {
   prob_to_use_pt_input_for_train: 1.0 prob_to_use_box_input_for_train: 0.0
   prob_to_sample_from_gt_for_train: 0.0 num_frames_to_correct_for_train: 2

@@ -24,17 +24,7 @@ train=bazel-bin/jobs/train
 
 # The demo videos at 256 px as training data (the step's cost does not depend
 # on the pixels), and the reference script's fixed prompting.
-data="$(python3 - <<'PY'
-s = open("configs/demo.pbtxt").read()
-i = s.index("data {")
-depth = 0
-for j in range(i, len(s)):
-    depth += {"{": 1, "}": -1}.get(s[j], 0)
-    if s[j] == "}" and depth == 0:
-        break
-print(s[i:j + 1].replace("sizes: 128", "sizes: 256"))
-PY
-)"
+data="$(python3 tools/step_bench/demo_data.py 256)"
 prompting='model {
   prob_to_use_pt_input_for_train: 1.0 prob_to_use_box_input_for_train: 0.0
   prob_to_sample_from_gt_for_train: 0.0 num_frames_to_correct_for_train: 2
