@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -100,25 +101,25 @@ absl::StatusOr<std::vector<Target>> FromLayout(const config::CommandLine& cl) {
         "--layout needs --img_folder and --gt_folder");
   }
   SAM2_ASSIGN_OR_RETURN(const int64_t min_frames, cl.GetInt("min_frames"));
+  // The three layouts' datasets take the same folders and list.
+  const auto open = [&](auto options, auto create)
+      -> absl::StatusOr<std::shared_ptr<const data::VosRawDataset>> {
+    options.img_folder = img;
+    options.gt_folder = gt;
+    options.file_list_txt = cl.Get("file_list_txt");
+    SAM2_ASSIGN_OR_RETURN(auto opened, create(options));
+    return std::shared_ptr<const data::VosRawDataset>(std::move(opened));
+  };
   std::shared_ptr<const data::VosRawDataset> dataset;
   if (layout == "davis") {
-    data::PngRawDatasetOptions o;
-    o.img_folder = img;
-    o.gt_folder = gt;
-    o.file_list_txt = cl.Get("file_list_txt");
-    SAM2_ASSIGN_OR_RETURN(dataset, data::PngRawDataset::Create(o));
+    SAM2_ASSIGN_OR_RETURN(dataset, open(data::PngRawDatasetOptions(),
+                                        &data::PngRawDataset::Create));
   } else if (layout == "sa1b") {
-    data::Sa1bRawDatasetOptions o;
-    o.img_folder = img;
-    o.gt_folder = gt;
-    o.file_list_txt = cl.Get("file_list_txt");
-    SAM2_ASSIGN_OR_RETURN(dataset, data::Sa1bRawDataset::Create(o));
+    SAM2_ASSIGN_OR_RETURN(dataset, open(data::Sa1bRawDatasetOptions(),
+                                        &data::Sa1bRawDataset::Create));
   } else if (layout == "sav") {
-    data::JsonRawDatasetOptions o;
-    o.img_folder = img;
-    o.gt_folder = gt;
-    o.file_list_txt = cl.Get("file_list_txt");
-    SAM2_ASSIGN_OR_RETURN(dataset, data::JsonRawDataset::Create(o));
+    SAM2_ASSIGN_OR_RETURN(dataset, open(data::JsonRawDatasetOptions(),
+                                        &data::JsonRawDataset::Create));
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
         "--layout is \"", layout, "\"; allowed: davis, sa1b, sav"));
