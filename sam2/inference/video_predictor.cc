@@ -46,6 +46,8 @@ VideoPredictor::VideoPredictor(modeling::SAM2Base model,
                                VideoPredictorOptions options)
     : model_(std::move(model)), options_(options) {
   model_->eval();
+  const std::vector<at::Tensor> parameters = model_->parameters();
+  if (!parameters.empty()) device_ = parameters.front().device();
 }
 
 void VideoPredictor::InitState(VideoFrames frames) {
@@ -65,7 +67,8 @@ const modeling::BackboneFeatures& VideoPredictor::ImageFeatures(
     int64_t frame_idx) {
   if (cached_frame_ != frame_idx) {
     // Only the latest frame is kept, as the reference's cached_features.
-    const at::Tensor image = frames_.images[frame_idx].unsqueeze(0);
+    const at::Tensor image =
+        frames_.images[frame_idx].to(device_).to(at::kFloat).unsqueeze(0);
     cached_features_ =
         model_->prepare_backbone_features(model_->forward_image(image));
     cached_frame_ = frame_idx;
@@ -134,8 +137,12 @@ absl::Status VideoPredictor::AddNewMask(int64_t frame_idx, int64_t obj_id,
   ObjectState& object = objects_[obj_idx];
 
   const int64_t size = model_->options().image_size;
-  at::Tensor mask_inputs =
-      mask.to(at::kBool).to(at::kFloat).unsqueeze(0).unsqueeze(0);
+  // Resized on the model's device, as the reference.
+  at::Tensor mask_inputs = mask.to(at::kBool)
+                               .to(device_)
+                               .to(at::kFloat)
+                               .unsqueeze(0)
+                               .unsqueeze(0);
   if (mask.size(0) != size || mask.size(1) != size) {
     mask_inputs = at::_upsample_bilinear2d_aa(mask_inputs, {size, size},
                                               /*align_corners=*/false,

@@ -18,11 +18,19 @@
 //    memory encoded while tracking a frame sees the unfilled logits; the
 //    memory of a mask prompt, encoded later from the stored logits, sees
 //    the filled ones).
+// The predictor runs on the model's device (that of its first parameter):
+// frames and masks go there, every stored record stays there (the
+// reference's default storage_device), and the masks handed to
+// PropagateInVideo's callback are on it too. Mixed precision is the
+// caller's, as in the reference, whose tools/vos_inference.py wraps the
+// predictor in torch.autocast("cuda", bfloat16): an autocast scope around
+// AddNewMask and PropagateInVideo.
 // Points and boxes and object removal are not implemented.
 #ifndef SAM2_INFERENCE_VIDEO_PREDICTOR_H_
 #define SAM2_INFERENCE_VIDEO_PREDICTOR_H_
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <cstdint>
 #include <functional>
@@ -93,6 +101,8 @@ class VideoPredictor {
   const std::vector<int64_t>& obj_ids() const { return obj_ids_; }
   int64_t num_frames() const { return frames_.frame_names.size(); }
   const VideoFrames& frames() const { return frames_; }
+  // Where the model, the features and the records are.
+  const c10::Device& device() const { return device_; }
 
   // The stored records of an object (obj_idx order), after propagation:
   // cond_frame_outputs / non_cond_frame_outputs with pred_masks,
@@ -129,6 +139,7 @@ class VideoPredictor {
 
   modeling::SAM2Base model_;
   VideoPredictorOptions options_;
+  c10::Device device_ = c10::Device(c10::DeviceType::CPU);
   VideoFrames frames_;
   std::vector<int64_t> obj_ids_;  // obj_idx -> obj_id
   std::vector<ObjectState> objects_;

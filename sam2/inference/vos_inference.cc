@@ -159,7 +159,7 @@ absl::Status SaveFrameMasks(const VosInferenceOptions& options,
   }
   if (!options.frame_sink) SAM2_RETURN_IF_ERROR(MakeDirs(video_dir));
   const int h = masks.size(1), w = masks.size(2);
-  const at::Tensor m = masks.to(at::kByte).contiguous();
+  const at::Tensor m = masks.to(at::kCPU).to(at::kByte).contiguous();
   const uint8_t* bits = m.data_ptr<uint8_t>();
   const size_t plane = static_cast<size_t>(h) * w;
   if (!options.per_obj_png_file) {
@@ -315,7 +315,8 @@ absl::Status RunPerObject(VideoPredictor& predictor,
     std::map<int64_t, at::Tensor>& scores = scores_per_object.emplace_back();
     SAM2_RETURN_IF_ERROR(predictor.PropagateInVideo(
         [&](int64_t t, const at::Tensor& masks) {
-          scores[t] = masks;
+          // Off the accelerator: a whole video of scores per object.
+          scores[t] = masks.to(at::kCPU, at::kFloat);
           return absl::OkStatus();
         },
         inputs.begin()->first));

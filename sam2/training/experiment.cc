@@ -328,6 +328,10 @@ absl::StatusOr<RunOutcome> RunExperiment(const config::LoadedExperiment& loaded,
     if (!e.logging().log_dir().empty()) {
       vos.pictures_dir = e.logging().log_dir() + "/val_pictures";
     }
+    // On the training device; bfloat16 on GPUs as the reference's
+    // tools/vos_inference.py, whatever the training's amp settings.
+    vos.device = device;
+    vos.autocast_bf16 = device.is_cuda();
     SAM2_ASSIGN_OR_RETURN(
         vos_validator,
         VosValidator::Create(vos, model_options.base, *model, world, *log,

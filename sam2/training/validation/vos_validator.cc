@@ -25,6 +25,7 @@
 #include "sam2/checkpoint/state_dict.h"
 #include "sam2/inference/frame_loader.h"
 #include "sam2/inference/vos_inference.h"
+#include "sam2/training/runtime/autocast.h"
 
 namespace sam2::training {
 namespace {
@@ -73,7 +74,7 @@ absl::StatusOr<std::map<std::string, eval::LabelMap>> ReadGroundTruth(
 }
 
 // Copies the training model's weights into the predictor's model (same
-// state_dict keys; copy_ also moves them off the accelerator).
+// state_dict keys; copy_ also moves them between devices).
 absl::Status CopyWeights(const torch::nn::Module& source,
                          torch::nn::Module& target) {
   c10::NoGradGuard no_grad;
@@ -177,7 +178,9 @@ absl::StatusOr<std::unique_ptr<VosValidator>> VosValidator::Create(
       base::CallCatchingTorchErrors(
           "building the validation model",
           [&]() -> absl::StatusOr<modeling::SAM2Base> {
-            return modeling::SAM2Base(model_options);
+            modeling::SAM2Base model(model_options);
+            model->to(options.device);
+            return model;
           }));
   std::unique_ptr<VosValidator> validator(
       new VosValidator(options, std::move(model),
@@ -187,9 +190,11 @@ absl::StatusOr<std::unique_ptr<VosValidator>> VosValidator::Create(
   validator->mine_ =
       distributed::MyShareOfWork(units, world.rank(), world.world_size());
   log.Info(absl::StrFormat(
-      "VOS validation: %d videos of %s (%d on this rank), score_thresh %g, "
-      "%s the first and last frame%s",
+      "VOS validation: %d videos of %s (%d on this rank) on %s%s, "
+      "score_thresh %g, %s the first and last frame%s",
       validator->videos_.size(), options.img_folder, validator->mine_.size(),
+      options.device.str(),
+      options.autocast_bf16 ? " with bfloat16 autocast" : "",
       options.score_thresh,
       options.skip_first_and_last_frame ? "skipping" : "scoring",
       options.pictures_dir.empty() || options.num_pictures == 0
@@ -277,8 +282,12 @@ absl::StatusOr<std::map<std::string, double>> VosValidator::Validate(
   std::string first_error;
   int64_t frames = 0;
   for (size_t index : mine_) {
-    absl::StatusOr<eval::VideoResult> result =
-        RunVideo(index, epoch, predictor);
+    absl::StatusOr<eval::VideoResult> result;
+    {
+      AutocastScope autocast(options_.autocast_bf16,
+                             options_.device.type(), at::kBFloat16);
+      result = RunVideo(index, epoch, predictor);
+    }
     if (!result.ok()) {
       ++failures;
       const std::string message = absl::StrCat(

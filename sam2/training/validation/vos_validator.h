@@ -9,9 +9,11 @@
 // so J, F and J&F equal //jobs:vos_inference + //jobs:sav_eval on the same
 // videos (vos_validator_test checks this).
 //
-// The predictor runs on a CPU copy of the model (sam2/inference is CPU
-// float32), refreshed from the training model at every validation; the
-// training model itself is not touched.
+// The predictor runs on a copy of the model on `device` (the training
+// device), refreshed from the training model at every validation; the
+// training model itself is not touched. With `autocast_bf16` the videos run
+// under bfloat16 autocast, as the reference's tools/vos_inference.py on a
+// GPU (the experiment sets it for CUDA devices).
 //
 // Under several ranks, each rank runs a disjoint share of the videos
 // (distributed/work_split, balanced by frame count); per-object J and F are
@@ -28,6 +30,7 @@
 #ifndef SAM2_TRAINING_VALIDATION_VOS_VALIDATOR_H_
 #define SAM2_TRAINING_VALIDATION_VOS_VALIDATOR_H_
 
+#include <c10/core/Device.h>
 #include <torch/nn/module.h>
 
 #include <cstdint>
@@ -64,6 +67,8 @@ struct VosValidationOptions {
   int64_t num_pictures = 2;               // strips per validation
   int64_t picture_max_frames = 8;         // frames per strip
   std::string pictures_dir;               // empty: no pictures
+  c10::Device device = c10::Device(c10::DeviceType::CPU);
+  bool autocast_bf16 = false;
 };
 
 class VosValidator : public Validator {
