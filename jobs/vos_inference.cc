@@ -94,6 +94,12 @@ const std::vector<sam2::config::FlagSpec>& JobFlags() {
        "track each object from the first frame where its mask is non-empty "
        "(LVOS, YouTube-VOS)",
        ""},
+      {"objects_one_by_one", "",
+       "track each object in its own forward pass, as the reference (default: "
+       "the objects of a frame whose memories come from the same frames go "
+       "through the model as one batch: the same results up to float "
+       "rounding, faster)",
+       ""},
       {"device", "auto|cpu|cuda",
        "where the model runs (auto: this rank's GPU if there is one)", "auto"},
       {"autocast", "auto|off",
@@ -238,6 +244,7 @@ int main(int argc, char** argv) {
   inference::VideoPredictorOptions predictor_options;
   // As the reference's main(): per-object PNGs may overlap.
   predictor_options.non_overlap_masks = !options.per_obj_png_file;
+  predictor_options.batch_objects = !Switch(*cl, "objects_one_by_one");
   if (Switch(*cl, "apply_postprocessing")) {
     inference::SetPostprocessingOptions(&model_options->base,
                                         &predictor_options);

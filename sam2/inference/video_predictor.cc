@@ -4,6 +4,7 @@
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -27,6 +28,55 @@ modeling::FrameOutputMap Without(const modeling::FrameOutputMap& map,
     if (drop.Find(t) == nullptr) kept.Set(t, out);
   }
   return kept;
+}
+
+// The stored records of frame `t` of several objects as one batch (the
+// tensors that tracking reads, concatenated along the object dimension).
+modeling::FrameOutput Concatenate(
+    const std::vector<const modeling::FrameOutput*>& records,
+    const at::Tensor& maskmem_pos_enc) {
+  auto cat = [&](at::Tensor modeling::FrameOutput::*field) {
+    if (!(records.front()->*field).defined()) return at::Tensor();
+    std::vector<at::Tensor> parts;
+    for (const modeling::FrameOutput* r : records) parts.push_back(r->*field);
+    return at::cat(parts, 0);
+  };
+  modeling::FrameOutput batch;
+  batch.pred_masks = cat(&modeling::FrameOutput::pred_masks);
+  batch.obj_ptr = cat(&modeling::FrameOutput::obj_ptr);
+  batch.object_score_logits = cat(&modeling::FrameOutput::object_score_logits);
+  batch.maskmem_features = cat(&modeling::FrameOutput::maskmem_features);
+  if (batch.maskmem_features.defined()) {
+    std::vector<int64_t> sizes = maskmem_pos_enc.sizes().vec();
+    sizes[0] = static_cast<int64_t>(records.size());
+    batch.maskmem_pos_enc = {maskmem_pos_enc.expand(sizes)};
+  }
+  return batch;
+}
+
+// Row `i` of a batched frame output (the fields a stored record keeps).
+modeling::FrameOutput Row(const modeling::FrameOutput& batch, int64_t i) {
+  auto row = [i](const at::Tensor& t) {
+    return t.defined() ? t.slice(0, i, i + 1) : t;
+  };
+  modeling::FrameOutput out;
+  out.pred_masks = row(batch.pred_masks);
+  out.obj_ptr = row(batch.obj_ptr);
+  out.object_score_logits = row(batch.object_score_logits);
+  out.maskmem_features = row(batch.maskmem_features);
+  for (const at::Tensor& enc : batch.maskmem_pos_enc) {
+    out.maskmem_pos_enc.push_back(row(enc));
+  }
+  return out;
+}
+
+// Features of one image repeated for `batch` objects (views, no copies):
+// [HW, 1, C] -> [HW, batch, C].
+std::vector<at::Tensor> Repeat(const std::vector<at::Tensor>& seq_first,
+                               int64_t batch) {
+  std::vector<at::Tensor> out;
+  for (const at::Tensor& t : seq_first) out.push_back(t.expand({-1, batch, -1}));
+  return out;
 }
 
 }  // namespace
@@ -53,6 +103,7 @@ VideoPredictor::VideoPredictor(modeling::SAM2Base model,
 void VideoPredictor::InitState(VideoFrames frames) {
   frames_ = std::move(frames);
   cached_frame_ = -1;
+  tracking_calls_ = 0;
   cached_features_ = {};
   maskmem_pos_enc_ = at::Tensor();
   ResetState();
@@ -114,6 +165,97 @@ modeling::FrameOutput VideoPredictor::RunSingleFrame(
         FillHolesInMaskScores(out.pred_masks, options_.fill_hole_area);
   }
   return Compact(std::move(out));
+}
+
+int64_t VideoPredictor::MemoryReach() const {
+  // Spatial memories: the frame right before and num_maskmem - 2 more, a
+  // stride apart; object pointers: up to max_obj_ptrs_in_encoder - 1 frames.
+  const modeling::SAM2BaseOptions& o = model_->options();
+  const int64_t stride = std::max<int64_t>(o.memory_temporal_stride_for_eval, 1);
+  return std::max(o.num_maskmem * stride + 2, o.max_obj_ptrs_in_encoder);
+}
+
+std::vector<std::vector<size_t>> VideoPredictor::BatchesToTrack(
+    const std::vector<size_t>& to_track, int64_t frame_idx) const {
+  const modeling::SAM2BaseOptions& o = model_->options();
+  std::vector<std::vector<size_t>> batches;
+  if (!options_.batch_objects || o.non_overlap_masks_for_mem_enc) {
+    for (size_t i : to_track) batches.push_back({i});
+    return batches;
+  }
+  const int64_t reach = MemoryReach();
+  auto signature = [&](size_t i) {
+    const modeling::OutputDict& outputs = objects_[i].outputs;
+    std::vector<int64_t> key = outputs.cond_frame_outputs.Keys();
+    key.push_back(-1);  // separates the two lists
+    std::vector<int64_t> near;
+    for (int64_t t : outputs.non_cond_frame_outputs.Keys()) {
+      if (std::abs(t - frame_idx) <= reach) near.push_back(t);
+    }
+    std::sort(near.begin(), near.end());
+    key.insert(key.end(), near.begin(), near.end());
+    return key;
+  };
+  std::vector<std::vector<int64_t>> signatures;
+  for (size_t i : to_track) {
+    const std::vector<int64_t> key = signature(i);
+    const auto it = std::find(signatures.begin(), signatures.end(), key);
+    if (it == signatures.end()) {
+      signatures.push_back(key);
+      batches.push_back({i});
+    } else {
+      batches[it - signatures.begin()].push_back(i);
+    }
+  }
+  return batches;
+}
+
+std::vector<modeling::FrameOutput> VideoPredictor::TrackBatch(
+    const std::vector<size_t>& group, int64_t frame_idx, bool reverse) {
+  if (group.size() == 1) {
+    return {RunSingleFrame(objects_[group[0]], frame_idx,
+                           /*is_init_cond_frame=*/false, at::Tensor(), reverse,
+                           /*run_mem_encoder=*/true)};
+  }
+  // The batch's stored records: every conditioning frame (the same frames,
+  // in the same order, for every object of the group) and the tracked
+  // frames near this one (BatchesToTrack).
+  const int64_t batch = static_cast<int64_t>(group.size());
+  const modeling::OutputDict& first = objects_[group[0]].outputs;
+  modeling::OutputDict batched;
+  auto gather = [&](bool is_cond, int64_t t) {
+    std::vector<const modeling::FrameOutput*> records;
+    for (size_t i : group) {
+      const modeling::OutputDict& outputs = objects_[i].outputs;
+      records.push_back((is_cond ? outputs.cond_frame_outputs
+                                 : outputs.non_cond_frame_outputs)
+                            .Find(t));
+    }
+    return Concatenate(records, maskmem_pos_enc_);
+  };
+  for (int64_t t : first.cond_frame_outputs.Keys()) {
+    batched.cond_frame_outputs.Set(t, gather(true, t));
+  }
+  const int64_t reach = MemoryReach();
+  for (int64_t t : first.non_cond_frame_outputs.Keys()) {
+    if (std::abs(t - frame_idx) <= reach) {
+      batched.non_cond_frame_outputs.Set(t, gather(false, t));
+    }
+  }
+  const modeling::BackboneFeatures& features = ImageFeatures(frame_idx);
+  modeling::FrameOutput out = model_->track_step(
+      frame_idx, /*is_init_cond_frame=*/false,
+      Repeat(features.vision_feats, batch),
+      Repeat(features.vision_pos_embeds, batch), features.feat_sizes,
+      /*point_inputs=*/std::nullopt, at::Tensor(), batched, num_frames(),
+      reverse, /*run_mem_encoder=*/true);
+  if (options_.fill_hole_area > 0) {
+    out.pred_masks =
+        FillHolesInMaskScores(out.pred_masks, options_.fill_hole_area);
+  }
+  std::vector<modeling::FrameOutput> records;
+  for (int64_t i = 0; i < batch; ++i) records.push_back(Compact(Row(out, i)));
+  return records;
 }
 
 absl::Status VideoPredictor::AddNewMask(int64_t frame_idx, int64_t obj_id,
@@ -256,22 +398,28 @@ absl::Status VideoPredictor::PropagateInVideo(
   }
 
   for (int64_t frame_idx : order) {
-    std::vector<at::Tensor> pred_masks_per_obj;
-    for (ObjectState& object : objects_) {
-      at::Tensor pred_masks;
+    std::vector<at::Tensor> pred_masks_per_obj(objects_.size());
+    std::vector<size_t> to_track;
+    for (size_t i = 0; i < objects_.size(); ++i) {
       if (const modeling::FrameOutput* cond =
-              object.outputs.cond_frame_outputs.Find(frame_idx)) {
-        pred_masks = cond->pred_masks;
+              objects_[i].outputs.cond_frame_outputs.Find(frame_idx)) {
+        pred_masks_per_obj[i] = cond->pred_masks;
       } else {
-        modeling::FrameOutput out =
-            RunSingleFrame(object, frame_idx, /*is_init_cond_frame=*/false,
-                           at::Tensor(), reverse, /*run_mem_encoder=*/true);
-        pred_masks = out.pred_masks;
-        object.outputs.non_cond_frame_outputs.Set(frame_idx, std::move(out));
+        to_track.push_back(i);
       }
-      object.frames_tracked[frame_idx] = reverse;
-      pred_masks_per_obj.push_back(pred_masks);
     }
+    for (const std::vector<size_t>& group :
+         BatchesToTrack(to_track, frame_idx)) {
+      ++tracking_calls_;
+      std::vector<modeling::FrameOutput> outs =
+          TrackBatch(group, frame_idx, reverse);
+      for (size_t k = 0; k < group.size(); ++k) {
+        pred_masks_per_obj[group[k]] = outs[k].pred_masks;
+        objects_[group[k]].outputs.non_cond_frame_outputs.Set(
+            frame_idx, std::move(outs[k]));
+      }
+    }
+    for (ObjectState& object : objects_) object.frames_tracked[frame_idx] = reverse;
     const at::Tensor all = pred_masks_per_obj.size() > 1
                                ? at::cat(pred_masks_per_obj, 0)
                                : pred_masks_per_obj[0];

@@ -1,9 +1,9 @@
 // The reference's SAM2VideoPredictor (sam2/sam2_video_predictor.py) for
 // semi-supervised VOS: masks are added on their frames, then propagated
 // forward (or backward) through the video. As in the reference:
-//  - every object is tracked on its own (batch size 1), all objects of a
-//    frame sharing that frame's image features (the most recent frame's
-//    features are cached);
+//  - every object is tracked on its own (its own memories and pointers),
+//    all objects of a frame sharing that frame's image features (the most
+//    recent frame's features are cached);
 //  - a frame's stored record is the compact one of _run_single_frame_inference:
 //    low-res mask logits, object pointer, object score, and the memory
 //    features cast to bfloat16, which is what later frames attend to;
@@ -54,6 +54,17 @@ struct VideoPredictorOptions {
   // logits (0: off). See FillHolesInMaskScores: unlike the reference on a
   // CPU without its CUDA extension, this also runs on the CPU.
   int64_t fill_hole_area = 0;
+  // Differs from the reference on purpose (when true): the objects that
+  // propagation tracks on a frame go through the model as one batch when
+  // their memories come from the same frames (same conditioning frames in
+  // the same order, same tracked frames within reach of the memory and the
+  // object pointers). Each object still attends to its own memories only,
+  // so the results are the reference's one-object-at-a-time results up to
+  // float rounding (larger matrix products sum in other blocks); the batch
+  // saves the per-call overhead of small products. false: one object per
+  // forward pass, as the reference. Not batched when the model applies
+  // non_overlap_masks_for_mem_enc (that constraint works across the batch).
+  bool batch_objects = true;
 };
 
 // The overrides of the reference's build_sam2_video_predictor with
@@ -101,6 +112,9 @@ class VideoPredictor {
   const std::vector<int64_t>& obj_ids() const { return obj_ids_; }
   int64_t num_frames() const { return frames_.frame_names.size(); }
   const VideoFrames& frames() const { return frames_; }
+  // How many times propagation ran the model's track_step since InitState
+  // (one call per batch of objects; see batch_objects).
+  int64_t tracking_calls() const { return tracking_calls_; }
   // Where the model, the features and the records are.
   const c10::Device& device() const { return device_; }
 
@@ -132,6 +146,17 @@ class VideoPredictor {
                                        bool is_init_cond_frame,
                                        const at::Tensor& mask_inputs,
                                        bool reverse, bool run_mem_encoder);
+  // The records of `group` (object indices) tracked on `frame_idx` in one
+  // batch, split back into one record per object (group order).
+  std::vector<modeling::FrameOutput> TrackBatch(
+      const std::vector<size_t>& group, int64_t frame_idx, bool reverse);
+  // How many frames away from the tracked frame gather_memories may look
+  // for tracked frames' memories and object pointers (an upper bound).
+  int64_t MemoryReach() const;
+  // The objects of `to_track` split into batches that can be tracked
+  // together on `frame_idx` (see batch_objects).
+  std::vector<std::vector<size_t>> BatchesToTrack(
+      const std::vector<size_t>& to_track, int64_t frame_idx) const;
   // The record as stored: bf16 memory, the shared position encoding.
   modeling::FrameOutput Compact(modeling::FrameOutput out);
   absl::Status Preflight();
@@ -144,6 +169,7 @@ class VideoPredictor {
   std::vector<int64_t> obj_ids_;  // obj_idx -> obj_id
   std::vector<ObjectState> objects_;
   int64_t cached_frame_ = -1;
+  int64_t tracking_calls_ = 0;
   modeling::BackboneFeatures cached_features_;
   at::Tensor maskmem_pos_enc_;
 };

@@ -325,12 +325,13 @@ const Mode kLater{"appearing_later", "input/Annotations_appearing_later", false,
                   true, "synth_0002"};
 
 void RunMode(const std::string& variant, const Mode& mode,
-             bool postprocessing = false) {
+             bool postprocessing = false, bool batch_objects = true) {
   g_postprocessing = postprocessing;
   const std::string prefix = absl::StrCat(
       variant, ".", mode.per_obj ? "davis" : mode.name);  // per_obj = davis
   VideoPredictorOptions options;
   options.non_overlap_masks = !mode.per_obj;
+  options.batch_objects = batch_objects;
   modeling::SAM2BaseOptions model_options =
       training::ParitySmallModelOptions().base;
   if (postprocessing) SetPostprocessingOptions(&model_options, &options);
@@ -347,6 +348,11 @@ void RunMode(const std::string& variant, const Mode& mode,
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_EQ(stats->num_frames, 8);
   EXPECT_EQ(stats->num_objects, 3);
+  if (!mode.later) {
+    // 7 tracked frames (frame 0 holds the masks) of 3 objects, which share
+    // their memory frames: one batch per frame, or one call per object.
+    EXPECT_EQ(predictor.tracking_calls(), batch_objects ? 7 : 21);
+  }
 
   const at::Tensor order = Golden(prefix + "." + mode.video + ".obj_order");
   if (!mode.later) {
@@ -425,6 +431,15 @@ TEST(VideoPredictorTest, ParitySmallAppearingLater) {
 }
 TEST(VideoPredictorTest, ObjscoreShiftAppearingLater) {
   RunMode("objscore_shift", kLater);
+}
+
+// Each object in its own forward pass, as the reference: the same
+// tolerances hold (the batched default differs from it by rounding only).
+TEST(VideoPredictorTest, ObjscoreShiftDavisOneByOne) {
+  RunMode("objscore_shift", kDavis, false, /*batch_objects=*/false);
+}
+TEST(VideoPredictorTest, ObjscoreShiftPerObjOneByOne) {
+  RunMode("objscore_shift", kPerObj, false, /*batch_objects=*/false);
 }
 
 // --apply_postprocessing: dynamic multimask, binarised prompt memories and
