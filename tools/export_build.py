@@ -10,7 +10,7 @@ external repositories are copied with their symlinks resolved, and with
 png, turbojpeg, OpenCV, Open MPI, tcmalloc, ...) and their headers travel
 too. LibTorch, CUDA and the compiler are parameters of the exported build:
 
-  tools/export_build.py --out=/tmp/sam2-export [--pack] [--cuda] [TARGET]
+  tools/export_build.py --out=/tmp/sam2-export [--pack] [--cuda] [TARGET ...]
   cd /tmp/sam2-export && ./configure.sh [--libtorch=DIR] [--cuda_home=DIR] \
       [--cxx=g++] [--cxx11_abi=0|1] && ninja
   ./bazel-out/k8-opt/bin/jobs/train --config=demo
@@ -152,7 +152,8 @@ def ldd_closure(paths):
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("target", nargs="?", default="//jobs:train")
+    parser.add_argument("targets", nargs="*", metavar="TARGET",
+                        help="binaries to export (default: //jobs:train)")
     parser.add_argument("--out", required=True, help="export folder (replaced)")
     parser.add_argument("--pack", action="store_true",
                         help="also copy the Debian libraries and headers")
@@ -165,20 +166,27 @@ def main():
         shutil.rmtree(out_dir)
     os.makedirs(out_dir)
 
+    targets = opts.targets or ["//jobs:train"]
+    all_deps = " + ".join("deps(%s)" % t for t in targets)
     # Generated sources (protobuf) must exist; only they are built here.
-    gen = run(["bazel", "query", "kind('generated file', deps(%s)) "
-               "except deps(@libtorch//:torch)" % opts.target]).split()
+    gen = run(["bazel", "query", "kind('generated file', %s) "
+               "except deps(@libtorch//:torch)" % all_deps]).split()
     gen = [g for g in gen if g.startswith("//")]
     if gen:
         run(["bazel", "build"] + BAZEL_FLAGS + extra + gen)
-    links = [a for a in aquery("mnemonic('CppLink', %s)" % opts.target, extra)]
-    if len(links) != 1:
-        sys.exit("export_build: expected one link action for %s" % opts.target)
-    link_args = links[0]["arguments"]
-    binary = arg_after(link_args, "-o")
-    objects = {a for a in link_args if a.endswith(".o")}
-    compiles = [a for a in aquery("mnemonic('CppCompile', deps(%s))" % opts.target, extra)
-                if arg_after(a["arguments"], "-o") in objects]
+    link_actions = []
+    for target in targets:
+        links = [a for a in aquery("mnemonic('CppLink', %s)" % target, extra)]
+        if len(links) != 1:
+            sys.exit("export_build: expected one link action for %s" % target)
+        link_actions.append(links[0]["arguments"])
+    objects = {a for args in link_actions for a in args if a.endswith(".o")}
+    compiles = {}
+    for a in aquery("mnemonic('CppCompile', %s)" % all_deps, extra):
+        obj = arg_after(a["arguments"], "-o")
+        if obj in objects:
+            compiles[obj] = a  # the binaries share most objects
+    compiles = list(compiles.values())
 
     # Sources: the repository's tracked files that the compiles need, and the
     # generated ones from bazel-bin.
@@ -208,21 +216,24 @@ def main():
             copy_tree_resolved(os.path.join(cv, entry),
                                os.path.join(out_dir, "external/opencv/opencv2", entry))
 
-    # The link: torch and CUDA libraries become parameters.
-    link = []
+    # The links: torch and CUDA libraries become parameters.
+    links = []  # (binary, arguments)
     libs = []
-    for a in link_args[1:]:
-        if a.startswith(("@", "-Wl,@")):
-            continue  # the params file; its arguments are in the list too
-        if TORCH_LIBS.match(a) or a.startswith("-L") and ("libtorch" in a or "cuda" in a):
-            continue
-        if CUDA_LIBS.match(a):
-            continue
-        if a.startswith("-Wl,-rpath,") and ("libtorch" in a or "cuda" in a):
-            continue
-        if a.startswith("-l"):
-            libs.append(a[2:])
-        link.append(a)
+    for link_args in link_actions:
+        link = []
+        for a in link_args[1:]:
+            if a.startswith(("@", "-Wl,@")):
+                continue  # the params file; its arguments are in the list too
+            if TORCH_LIBS.match(a) or a.startswith("-L") and ("libtorch" in a or "cuda" in a):
+                continue
+            if CUDA_LIBS.match(a):
+                continue
+            if a.startswith("-Wl,-rpath,") and ("libtorch" in a or "cuda" in a):
+                continue
+            if a.startswith("-l") and a[2:] not in libs:
+                libs.append(a[2:])
+            link.append(a)
+        links.append((arg_after(link_args, "-o"), link))
     packed = []
     if opts.pack:
         lib_dir = os.path.join(out_dir, "lib")
@@ -243,14 +254,15 @@ def main():
             copy_tree_resolved(os.path.join("/usr/include", h),
                                os.path.join(out_dir, "include", h))
 
-    write_ninja(out_dir, compiles, link, binary, opts)
+    write_ninja(out_dir, compiles, links, opts)
     size = subprocess.run(["du", "-sh", out_dir], capture_output=True,
                           text=True).stdout.split()[0]
-    print("export_build: %s: %d compiles, 1 link (%s), %d packed libraries, %s"
-          % (out_dir, len(compiles), binary, len(packed), size))
+    print("export_build: %s: %d compiles, %d links (%s), %d packed libraries, %s"
+          % (out_dir, len(compiles), len(links),
+             ", ".join(b for b, _ in links), len(packed), size))
 
 
-def write_ninja(out_dir, compiles, link, binary, opts):
+def write_ninja(out_dir, compiles, links, opts):
     lines = [
         "# Exported from Bazel by tools/export_build.py; ./configure.sh writes",
         "# config.ninja (compiler, LibTorch, CUDA).",
@@ -286,10 +298,12 @@ def write_ninja(out_dir, compiles, link, binary, opts):
                                             .replace("$$libtorch_include", "$libtorch_include")
                                             .replace("$$cuda_include", "$cuda_include")
                                             for c in cleaned))
-    objs = [a for a in link if a.endswith(".o")]
-    lines.append("build %s: link %s" % (binary, " ".join(objs)))
-    lines.append("  args = %s" % " ".join(shlex.quote(a).replace("$", "$$") for a in link))
-    lines.append("default %s" % binary)
+    for binary, link in links:
+        objs = [a for a in link if a.endswith(".o")]
+        lines.append("build %s: link %s" % (binary, " ".join(objs)))
+        lines.append("  args = %s" % " ".join(shlex.quote(a).replace("$", "$$")
+                                            for a in link))
+    lines.append("default %s" % " ".join(b for b, _ in links))
     with open(os.path.join(out_dir, "build.ninja"), "w") as f:
         f.write("\n".join(lines) + "\n")
     configure = CONFIGURE.replace("@PACK@", "1" if opts.pack else "0")

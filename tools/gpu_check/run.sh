@@ -3,7 +3,8 @@
 # a CUDA PyTorch 2.x, CUDA, a compiler and ninja but no Bazel and no network
 # (the GPU machines this project is lent). Prepare on a Bazel machine:
 #
-#   tools/export_build.py --out=gpu_export --pack --cuda     # ours, ~52 MB
+#   tools/export_build.py --out=gpu_export --pack --cuda \
+#     //jobs:train //jobs:vos_inference //sam2/inference:png_diff   # ours, < 64 MB
 #   cp -rL <sam2 checkout> ref/sam2 && cp -rL <harness> ref/harness
 #   mkdir -p ref/pylib && cp -rL /usr/lib/python3/dist-packages/{omegaconf,antlr4} ref/pylib/
 #   (the reference's config loading needs omegaconf, which a bare PyTorch
@@ -18,7 +19,14 @@
 # autocast, batch 1, fixed prompting (tools/step_bench):
 #   - ours: //jobs:train --benchmark_steps (median step, peak GPU memory);
 #   - the reference's training step on the same GPU (ref_train_step.py);
-#   - ours again on the 1-rank NCCL path (distributed.backend "nccl").
+#   - ours again on the 1-rank NCCL path (distributed.backend "nccl");
+#   - VOS inference on the GPU (//jobs:vos_inference --device=cuda) on the
+#     reference's CPU goldens (sam2/inference/testdata/vos, parity-small and
+#     its objscore_shift variant):
+#     float32 (--autocast=off) and bfloat16 autocast as the reference's
+#     script, each mode: pixels differing from the goldens (the CPU build
+#     here, DRY_RUN=cpu: 0/0/0 with parity_small, 4/0/22 with objscore_shift
+#     for davis/per_obj/appearing_later, all in may_differ), and its speed.
 # Set DRY_RUN=cpu to try the flow on a CPU machine (parity-small at 256 px,
 # the Bazel-built binary).
 set -euo pipefail
@@ -94,4 +102,53 @@ if [[ "$device" == cuda ]]; then
     say "no mpirun here: the 1-rank NCCL path did not run"
   fi
 fi
+if [[ "$device" == cuda ]]; then
+  bin_dir=gpu_export/bazel-out/k8-opt/bin
+  vos_bin=$bin_dir/jobs/vos_inference png_diff=$bin_dir/sam2/inference/png_diff
+else
+  vos_bin=bazel-bin/jobs/vos_inference png_diff=bazel-bin/sam2/inference/png_diff
+fi
+vos_data=sam2/inference/testdata/vos
+# The goldens' second weight variant, whose objects are present on tracked
+# frames (parity_small's are NO_OBJ_SCORE there): one bias from the goldens.
+"$python" - "$out/objscore_shift.pt" <<'PY'
+import sys, torch
+m = torch.load("tests/testdata/parity/parity_small_model.pt", map_location="cpu")
+key = "sam_mask_decoder.pred_obj_score_head.layers.2.bias"
+g = torch.load("sam2/inference/testdata/vos/vos_inference_ref.pt", map_location="cpu")
+m["model"][key] = g["objscore_shift.override." + key]
+torch.save(m, sys.argv[1])
+PY
+run_vos() {  # NAME WEIGHTS MASKS GOLDEN FLAGS...: one mode, pixels vs the CPU golden
+  local name=$1 weights=$2 masks=$3 golden=$4
+  shift 4
+  local checkpoint=tests/testdata/parity/parity_small_model.pt
+  [[ $weights == objscore_shift ]] && checkpoint="$out/objscore_shift.pt"
+  "$vos_bin" --config=parity_small --checkpoint="$checkpoint" \
+    --base_video_dir=$vos_data/input/JPEGImages \
+    --input_mask_dir=$vos_data/input/$masks --output_mask_dir="$out/vos_$name" \
+    --device="$device" "$@" > "$out/vos_$name.out" 2> "$out/vos_$name.err" || {
+    tail -5 "$out/vos_$name.err"; say "vos $name failed"; return 0; }
+  { "$png_diff" "$vos_data/output/$weights/$golden" "$out/vos_$name" \
+      2>/dev/null || true; } | sed "s/^/vos $name: /" | tee -a "$out/summary.txt"
+  { grep "^speed" "$out/vos_$name.out" || true; } | sed "s/^/vos $name /" |
+    tee -a "$out/summary.txt"
+}
+say "VOS inference on $device vs the reference's CPU float32 goldens"
+echo synth_0001 > "$out/vos_list1.txt"
+echo synth_0002 > "$out/vos_list2.txt"
+for weights in parity_small objscore_shift; do
+  for precision in off auto; do
+    run_vos "${weights}_davis_autocast_$precision" $weights Annotations davis \
+      --video_list_file="$out/vos_list1.txt" --autocast=$precision
+    run_vos "${weights}_per_obj_autocast_$precision" $weights \
+      Annotations_per_obj per_obj \
+      --video_list_file="$out/vos_list1.txt" --per_obj_png_file \
+      --autocast=$precision
+    run_vos "${weights}_later_autocast_$precision" $weights \
+      Annotations_appearing_later appearing_later \
+      --video_list_file="$out/vos_list2.txt" \
+      --track_object_appearing_later_in_video --autocast=$precision
+  done
+done
 say "summary in $out/summary.txt"
