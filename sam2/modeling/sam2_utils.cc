@@ -270,14 +270,15 @@ class GeluLinearFunction
 
 }  // namespace
 
-at::Tensor MLPImpl::forward(const at::Tensor& x) {
+at::Tensor MLPImpl::forward(const at::Tensor& x) { return forward_from(0, x); }
+
+at::Tensor MLPImpl::forward_from(size_t first, at::Tensor out) {
   // CPU training: each GELU and the layer after it as one node (above). On
   // CUDA the ops stay separate, with autocast's precision per op.
   const bool fuse_gelu = options_.activation == Activation::kGelu &&
-                         x.is_cpu() &&
+                         out.is_cpu() &&
                          torch::autograd::GradMode::is_enabled();
-  at::Tensor out = x;
-  for (size_t i = 0; i < linears_.size(); ++i) {
+  for (size_t i = first; i < linears_.size(); ++i) {
     const bool after_activation = i > 0;
     if (fuse_gelu && after_activation && linears_[i]->bias.defined()) {
       out = GeluLinearFunction::apply(out, linears_[i]->weight,

@@ -138,6 +138,9 @@ class MLPImpl : public torch::nn::Module {
   explicit MLPImpl(const MLPOptions& options);
 
   at::Tensor forward(const at::Tensor& x);
+  // Layers `first`.. on `out`, the output of layer first - 1 (for callers
+  // that compute the first layer(s) themselves, e.g. fused with a norm).
+  at::Tensor forward_from(size_t first, at::Tensor out);
 
   const MLPOptions& options() const { return options_; }
   // The Linear layers in order (the same modules as `layers`).

@@ -37,11 +37,15 @@ MultiScaleAttentionImpl::MultiScaleAttentionImpl(
 }
 
 at::Tensor MultiScaleAttentionImpl::forward(const at::Tensor& x) {
-  const int64_t b = x.size(0);
-  int64_t h = x.size(1), w = x.size(2);
+  return forward_from_qkv(qkv->forward(x));
+}
+
+at::Tensor MultiScaleAttentionImpl::forward_from_qkv(const at::Tensor& qkv_4d) {
+  const int64_t b = qkv_4d.size(0);
+  int64_t h = qkv_4d.size(1), w = qkv_4d.size(2);
   const int64_t heads = options_.num_heads;
   // [B, H*W, 3, heads, C / heads]
-  at::Tensor qkv_out = qkv->forward(x).reshape({b, h * w, 3, heads, -1});
+  at::Tensor qkv_out = qkv_4d.reshape({b, h * w, 3, heads, -1});
   std::vector<at::Tensor> parts = at::unbind(qkv_out, 2);
   at::Tensor q = parts[0], k = parts[1], v = parts[2];
 
@@ -99,19 +103,26 @@ at::Tensor MultiScaleBlockImpl::pool(const at::Tensor& x_bhwc) const {
 
 at::Tensor MultiScaleBlockImpl::forward(const at::Tensor& x_in) {
   at::Tensor shortcut = x_in;  // [B, H, W, C]
-  at::Tensor x = norm1->forward(x_in);
-  if (options_.dim != options_.dim_out) {
-    shortcut = pool(proj->forward(x));
-  }
-
   int64_t window_size = options_.window_size;
   std::array<int64_t, 2> pad_hw = {0, 0};
-  int64_t h = x.size(1), w = x.size(2);
+  int64_t h = x_in.size(1), w = x_in.size(2);
   if (window_size > 0) {
-    std::tie(x, pad_hw) = WindowPartition(x, window_size);
+    pad_hw = {h + (window_size - h % window_size) % window_size,
+              w + (window_size - w % window_size) % window_size};
   }
-
-  x = attn->forward(x);
+  at::Tensor x;
+  if (options_.dim != options_.dim_out) {
+    // The normalised x feeds proj too: the ops one by one.
+    x = norm1->forward(x_in);
+    shortcut = pool(proj->forward(x));
+    if (window_size > 0) x = WindowPartition(x, window_size).first;
+    x = attn->forward(x);
+  } else {
+    // norm1, the window partition and attn's qkv layer (one node in CPU
+    // training: backbones/utils.h).
+    x = attn->forward_from_qkv(
+        NormPartitionLinear(x_in, norm1, attn->qkv, window_size));
+  }
   if (options_.q_stride.has_value() && options_.window_size > 0) {
     // Q pooling shrank the windows: unpartition with the pooled window over
     // the (pooled) shortcut's size.
@@ -127,7 +138,9 @@ at::Tensor MultiScaleBlockImpl::forward(const at::Tensor& x_in) {
   }
 
   x = shortcut + drop_path->forward(x);
-  x = x + drop_path->forward(mlp->forward(norm2->forward(x)));
+  // norm2 and the MLP's first layer as one node too.
+  x = x + drop_path->forward(mlp->forward_from(
+              1, NormPartitionLinear(x, norm2, mlp->linears()[0], 0)));
   return x;
 }
 

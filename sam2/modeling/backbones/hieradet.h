@@ -46,6 +46,8 @@ class MultiScaleAttentionImpl : public torch::nn::Module {
 
   // [B, H, W, dim] -> [B, H', W', dim_out] (H' = H / q_stride when pooling).
   at::Tensor forward(const at::Tensor& x);
+  // The same from qkv(x) [B, H, W, 3 * dim_out] (computed by the caller).
+  at::Tensor forward_from_qkv(const at::Tensor& qkv_out);
 
   const MultiScaleAttentionOptions& options() const { return options_; }
   torch::nn::Linear qkv{nullptr};

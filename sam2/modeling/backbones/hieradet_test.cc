@@ -38,6 +38,72 @@ TEST(WindowPartition, PadsToWholeWindowsAndRoundTrips) {
   EXPECT_EQ(windows[8].slice(0, 2).abs().sum().item<float>(), 0.0f);
 }
 
+// In CPU training the norm, the window partition and the linear layer run as
+// one node: the values bitwise those of the ops one by one (and of the same
+// call without gradients), the gradients those of autograd through the ops.
+TEST(NormPartitionLinear, FusedNodeMatchesOpByOpAutograd) {
+  at::manual_seed(7);
+  for (int64_t window_size : {0, 4, 5}) {  // 5: padded (10x11 -> 10x15)
+    torch::nn::LayerNorm norm(torch::nn::LayerNormOptions({6}).eps(1e-6));
+    torch::nn::Linear linear(6, 9);
+    {
+      at::NoGradGuard no_grad;
+      norm->weight.copy_(at::randn({6}));
+      norm->bias.copy_(at::randn({6}));
+    }
+    const at::Tensor x0 = at::randn({2, 10, 11, 6});
+    at::Tensor plain;
+    {
+      at::NoGradGuard no_grad;
+      plain = NormPartitionLinear(x0, norm, linear, window_size);
+    }
+    at::Tensor x1 = x0.clone().requires_grad_();
+    const at::Tensor fused = NormPartitionLinear(x1, norm, linear, window_size);
+    ASSERT_TRUE(at::equal(fused, plain)) << window_size;
+    const at::Tensor g = at::randn(fused.sizes());
+    fused.backward(g);
+
+    at::Tensor x2 = x0.clone().requires_grad_();
+    const at::Tensor nw = norm->weight.detach().clone().requires_grad_();
+    const at::Tensor nb = norm->bias.detach().clone().requires_grad_();
+    const at::Tensor w = linear->weight.detach().clone().requires_grad_();
+    const at::Tensor b = linear->bias.detach().clone().requires_grad_();
+    at::Tensor rows = at::layer_norm(x2, {6}, nw, nb, 1e-6);
+    if (window_size > 0) rows = WindowPartition(rows, window_size).first;
+    const at::Tensor ops = at::linear(rows, w, b);
+    ASSERT_TRUE(at::equal(fused, ops)) << window_size;
+    ops.backward(g);
+    EXPECT_TRUE(at::allclose(x1.grad(), x2.grad(), 1e-5, 1e-6)) << window_size;
+    EXPECT_TRUE(at::allclose(norm->weight.grad(), nw.grad(), 1e-5, 1e-6));
+    EXPECT_TRUE(at::allclose(norm->bias.grad(), nb.grad(), 1e-5, 1e-6));
+    EXPECT_TRUE(at::allclose(linear->weight.grad(), w.grad(), 1e-5, 1e-6));
+    EXPECT_TRUE(at::allclose(linear->bias.grad(), b.grad(), 1e-5, 1e-6));
+  }
+}
+
+// A block's output is the same with and without gradients (fused nodes or
+// not), windows padded or not.
+TEST(MultiScaleBlock, FusedTrainingForwardIsBitwiseTheEvalForward) {
+  at::manual_seed(8);
+  for (int64_t window_size : {0, 4, 5}) {
+    MultiScaleBlockOptions options;
+    options.dim = 8;
+    options.dim_out = 8;
+    options.num_heads = 2;
+    options.window_size = window_size;
+    MultiScaleBlock block(options);
+    block->eval();
+    const at::Tensor x = at::randn({2, 12, 13, 8});
+    at::Tensor plain;
+    {
+      at::NoGradGuard no_grad;
+      plain = block->forward(x);
+    }
+    EXPECT_TRUE(at::equal(block->forward(x.clone().requires_grad_()), plain))
+        << window_size;
+  }
+}
+
 // Runs block `name` of the golden file in eval mode and compares output and
 // gradients (of the output weighted by the golden's random weights).
 void CheckBlock(const std::string& name,

@@ -2,8 +2,103 @@
 
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
+#include <torch/csrc/autograd/custom_function.h>
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include <tuple>
 
 namespace sam2::modeling {
+namespace {
+
+// The plain ops, also the forward of the node below.
+at::Tensor NormedRows(const at::Tensor& normed, int64_t window_size) {
+  return window_size > 0 ? WindowPartition(normed, window_size).first : normed;
+}
+
+class NormPartitionLinearFunction
+    : public torch::autograd::Function<NormPartitionLinearFunction> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx,
+                            const at::Tensor& x, const at::Tensor& norm_weight,
+                            const at::Tensor& norm_bias, double eps,
+                            const at::Tensor& weight, const at::Tensor& bias,
+                            int64_t window_size) {
+    auto [normed, mean, rstd] =
+        at::native_layer_norm(x, {x.size(-1)}, norm_weight, norm_bias, eps);
+    ctx->save_for_backward({x, mean, rstd, norm_weight, norm_bias, weight});
+    ctx->saved_data["eps"] = eps;
+    ctx->saved_data["window_size"] = window_size;
+    return at::linear(NormedRows(normed, window_size), weight, bias);
+  }
+
+  static torch::autograd::variable_list backward(
+      torch::autograd::AutogradContext* ctx,
+      torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& x = saved[0];
+    const at::Tensor& mean = saved[1];
+    const at::Tensor& rstd = saved[2];
+    const at::Tensor& norm_weight = saved[3];
+    const at::Tensor& norm_bias = saved[4];
+    const at::Tensor& weight = saved[5];
+    const int64_t channels = x.size(-1);
+    const int64_t window_size = ctx->saved_data["window_size"].toInt();
+    const at::Tensor grad = grads[0].reshape({-1, weight.size(0)});
+    // The same kernel on the same input: bitwise the forward's rows.
+    const at::Tensor rows = NormedRows(
+        std::get<0>(at::native_layer_norm(x, {channels}, norm_weight,
+                                          norm_bias,
+                                          ctx->saved_data["eps"].toDouble())),
+        window_size);
+    // needs_input_grad counts the tensor arguments only: x, norm_weight,
+    // norm_bias, weight, bias.
+    at::Tensor grad_weight, grad_bias;
+    if (ctx->needs_input_grad(3)) {
+      grad_weight = grad.t().mm(rows.reshape({-1, channels}));
+    }
+    if (ctx->needs_input_grad(4)) grad_bias = grad.sum(0);
+    at::Tensor grad_x, grad_norm_weight, grad_norm_bias;
+    if (ctx->needs_input_grad(0) || ctx->needs_input_grad(1) ||
+        ctx->needs_input_grad(2)) {
+      at::Tensor grad_normed = grad.mm(weight).view(rows.sizes());
+      if (window_size > 0) {
+        // The partition's adjoint: windows back in place, padding dropped.
+        const int64_t h = x.size(1), w = x.size(2);
+        const int64_t pad_h = (window_size - h % window_size) % window_size;
+        const int64_t pad_w = (window_size - w % window_size) % window_size;
+        grad_normed = WindowUnpartition(grad_normed, window_size,
+                                        {h + pad_h, w + pad_w}, {h, w});
+      }
+      std::tie(grad_x, grad_norm_weight, grad_norm_bias) =
+          at::native_layer_norm_backward(
+              grad_normed.contiguous(), x, {channels}, mean, rstd,
+              norm_weight, norm_bias,
+              {ctx->needs_input_grad(0), ctx->needs_input_grad(1),
+               ctx->needs_input_grad(2)});
+    }
+    return {grad_x,       grad_norm_weight, grad_norm_bias, at::Tensor(),
+            grad_weight,  grad_bias,        at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor NormPartitionLinear(const at::Tensor& x,
+                               const torch::nn::LayerNorm& norm,
+                               const torch::nn::Linear& linear,
+                               int64_t window_size) {
+  const torch::nn::LayerNormOptions& o = norm->options;
+  const bool fuse = x.is_cpu() && torch::autograd::GradMode::is_enabled() &&
+                    x.dim() == 4 && o.normalized_shape().size() == 1 &&
+                    o.elementwise_affine() && linear->bias.defined();
+  if (!fuse) {
+    return linear.ptr()->forward(
+        NormedRows(norm.ptr()->forward(x), window_size));
+  }
+  return NormPartitionLinearFunction::apply(x, norm->weight, norm->bias,
+                                            o.eps(), linear->weight,
+                                            linear->bias, window_size);
+}
 
 std::pair<at::Tensor, std::array<int64_t, 2>> WindowPartition(
     const at::Tensor& x_in, int64_t window_size) {

@@ -6,6 +6,8 @@
 #include <ATen/core/Tensor.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
 #include <array>
@@ -24,6 +26,18 @@ std::pair<at::Tensor, std::array<int64_t, 2>> WindowPartition(
 at::Tensor WindowUnpartition(const at::Tensor& windows, int64_t window_size,
                              std::array<int64_t, 2> pad_hw,
                              std::array<int64_t, 2> hw);
+
+// linear(window_partition(layer_norm(x))) (window_size 0: no partition) for
+// x [B, H, W, C], the norm over C: in CPU training one autograd node that
+// keeps x and the norm's statistics (x is what the norm keeps anyway) instead
+// of the normalised, partitioned copy that the linear layer would keep, and
+// recomputes it in the backward pass. Values bitwise those of the ops one by
+// one; gradients autograd's formulas (the layer norm's backward kernel),
+// equal to float rounding. Elsewhere (CUDA, no gradients) the plain ops.
+at::Tensor NormPartitionLinear(const at::Tensor& x,
+                               const torch::nn::LayerNorm& norm,
+                               const torch::nn::Linear& linear,
+                               int64_t window_size);
 
 // Conv2d "proj" from pixels to patches; output is channels-last [B, H, W, C].
 struct PatchEmbedOptions {
