@@ -2,8 +2,75 @@
 
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
+#include <torch/csrc/autograd/custom_function.h>
+#include <torch/csrc/autograd/grad_mode.h>
 
 namespace sam2::modeling {
+namespace {
+
+// linear(dropout(relu(h))) in CPU training as one autograd node: keeps h and
+// the dropout's keep mask as bytes, where the ops one by one keep the ReLU's
+// output, the dropout's float noise and the dropped values (three tensors of
+// h's size). Values bitwise those of the ops (the same Bernoulli draws and
+// arithmetic as at::dropout on the CPU); gradients autograd's formulas,
+// recomputing the dropped values.
+class ReluDropoutLinearFunction
+    : public torch::autograd::Function<ReluDropoutLinearFunction> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx,
+                            const at::Tensor& h, const at::Tensor& weight,
+                            const at::Tensor& bias, double dropout_p) {
+    at::Tensor dropped = at::relu(h);
+    at::Tensor keep;
+    if (dropout_p > 0.0) {
+      at::Tensor noise = at::empty_like(dropped).bernoulli_(1 - dropout_p);
+      keep = noise.to(at::kBool);
+      dropped = dropped * noise.div_(1 - dropout_p);
+    }
+    ctx->save_for_backward({h, keep, weight});
+    ctx->saved_data["dropout_p"] = dropout_p;
+    return at::linear(dropped, weight, bias);
+  }
+
+  static torch::autograd::variable_list backward(
+      torch::autograd::AutogradContext* ctx,
+      torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &h = saved[0], &keep = saved[1], &weight = saved[2];
+    const double dropout_p = ctx->saved_data["dropout_p"].toDouble();
+    const at::Tensor grad = grads[0].reshape({-1, weight.size(0)});
+    const at::Tensor relu = at::relu(h);
+    at::Tensor noise, dropped = relu;
+    if (keep.defined()) {
+      noise = keep.to(at::kFloat).div_(1 - dropout_p);
+      dropped = relu * noise;
+    }
+    at::Tensor grad_h, grad_weight, grad_bias;
+    if (ctx->needs_input_grad(0)) {
+      at::Tensor grad_dropped = grad.mm(weight).view(h.sizes());
+      if (noise.defined()) grad_dropped = grad_dropped * noise;
+      grad_h = at::threshold_backward(grad_dropped, relu, 0);
+    }
+    if (ctx->needs_input_grad(1)) {
+      grad_weight = grad.t().mm(dropped.reshape({-1, h.size(-1)}));
+    }
+    if (ctx->needs_input_grad(2)) grad_bias = grad.sum(0);
+    return {grad_h, grad_weight, grad_bias, at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor ReluDropoutLinear(const at::Tensor& h,
+                             const torch::nn::Linear& linear,
+                             double dropout_p) {
+  if (h.is_cpu() && torch::autograd::GradMode::is_enabled() &&
+      linear->bias.defined() && dropout_p < 1.0) {
+    return ReluDropoutLinearFunction::apply(h, linear->weight, linear->bias,
+                                            dropout_p);
+  }
+  return linear.ptr()->forward(at::dropout(at::relu(h), dropout_p, true));
+}
 
 MemoryAttentionLayerOptions::MemoryAttentionLayerOptions() {
   // The reference class has no defaults; these are the official configs'.
@@ -99,9 +166,14 @@ at::Tensor MemoryAttentionLayerImpl::forward(const at::Tensor& tgt,
                                              int64_t num_k_exclude_rope) {
   at::Tensor out = ForwardSelfAttention(tgt, query_pos);
   out = ForwardCrossAttention(out, memory, query_pos, pos, num_k_exclude_rope);
-  at::Tensor ff = norm3->forward(out);
-  ff = linear2->forward(dropout->forward(
-      ApplyActivation(options_.activation, linear1->forward(ff))));
+  at::Tensor ff = linear1->forward(norm3->forward(out));
+  if (options_.activation == Activation::kRelu) {
+    ff = ReluDropoutLinear(ff, linear2,
+                           dropout->is_training() ? dropout->options.p() : 0.0);
+  } else {
+    ff = linear2->forward(
+        dropout->forward(ApplyActivation(options_.activation, ff)));
+  }
   return out + dropout3->forward(ff);
 }
 

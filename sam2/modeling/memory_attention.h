@@ -25,6 +25,15 @@
 
 namespace sam2::modeling {
 
+// linear(dropout(relu(h), p)) (p = 0: no dropout), the memory attention
+// layer's feed-forward tail. In CPU training one autograd node that keeps h
+// and the dropout mask as bytes instead of three tensors of h's size; the
+// same values (the same random draws as at::dropout) and gradients to float
+// rounding. Elsewhere the ops one by one.
+at::Tensor ReluDropoutLinear(const at::Tensor& h,
+                             const torch::nn::Linear& linear,
+                             double dropout_p);
+
 // Which attention class a MemoryAttentionLayer uses (the reference takes a
 // module; every official config uses RoPEAttention for both).
 struct MemoryAttentionAttentionOptions {

@@ -153,5 +153,36 @@ TEST(MemoryAttentionTest, DropoutOnlyInTraining) {
   EXPECT_FALSE(at::allclose(a, c));
 }
 
+// The feed-forward tail in CPU training: one node, bitwise the ops' values
+// (the same dropout draws from the same seed), gradients as autograd's.
+TEST(ReluDropoutLinear, FusedNodeMatchesOpByOpAutograd) {
+  for (double p : {0.0, 0.1}) {
+    torch::nn::Linear linear(24, 5);
+    const at::Tensor h0 = at::randn({3, 7, 24});
+    at::Tensor h1 = h0.clone().requires_grad_();
+    at::manual_seed(11);
+    const at::Tensor fused = ReluDropoutLinear(h1, linear, p);
+    const at::Tensor g = at::randn(fused.sizes());
+    fused.backward(g);
+
+    at::Tensor h2 = h0.clone().requires_grad_();
+    const at::Tensor w = linear->weight.detach().clone().requires_grad_();
+    const at::Tensor b = linear->bias.detach().clone().requires_grad_();
+    at::manual_seed(11);
+    const at::Tensor ops =
+        at::linear(at::dropout(at::relu(h2), p, /*train=*/true), w, b);
+    ASSERT_TRUE(at::equal(fused, ops)) << p;
+    ops.backward(g);
+    EXPECT_TRUE(at::allclose(h1.grad(), h2.grad(), 1e-5, 1e-6)) << p;
+    EXPECT_TRUE(at::allclose(linear->weight.grad(), w.grad(), 1e-5, 1e-6));
+    EXPECT_TRUE(at::allclose(linear->bias.grad(), b.grad(), 1e-5, 1e-6));
+    {
+      at::NoGradGuard no_grad;
+      at::manual_seed(11);
+      EXPECT_TRUE(at::equal(ReluDropoutLinear(h0, linear, p), fused)) << p;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace sam2::modeling
