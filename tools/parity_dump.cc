@@ -1,6 +1,7 @@
 #include "tools/parity_dump.h"
 
 #include <ATen/ATen.h>
+#include <torch/cuda.h>
 
 #include <filesystem>
 #include <map>
@@ -29,8 +30,9 @@ using training::SAM2Train;
 
 // An owned, contiguous copy: outputs may be views of one another (or of
 // parameters the next scenario changes), and the file needs each on its own.
+// On the CPU, for the file.
 at::Tensor Snapshot(const at::Tensor& t) {
-  return t.detach().clone(at::MemoryFormat::Contiguous);
+  return t.detach().to(at::kCPU).clone(at::MemoryFormat::Contiguous);
 }
 
 absl::Status FileMustExist(const std::string& path, const std::string& what) {
@@ -232,7 +234,8 @@ absl::StatusOr<TensorDict> LoadModelWeights(const std::string& path) {
 
 absl::StatusOr<TensorDict> RunParityScenarios(
     const config::Experiment& experiment, const TensorDict& weights,
-    const std::string& weights_source, const ParityInputs& inputs) {
+    const std::string& weights_source, const ParityInputs& inputs,
+    const c10::Device& device) {
   absl::StatusOr<training::SAM2TrainOptions> options =
       training::ModelOptionsFromConfig(experiment.model());
   if (!options.ok()) return options.status();
@@ -245,6 +248,7 @@ absl::StatusOr<TensorDict> RunParityScenarios(
   absl::StatusOr<checkpoint::LoadReport> loaded =
       checkpoint::LoadStateDictIntoModel(*model, weights, {}, weights_source);
   if (!loaded.ok()) return loaded.status();
+  model->to(device);
   // Before any forward pass, as the training job: the optimizer freezes
   // optim.frozen_param_patterns, which then get no gradient.
   absl::StatusOr<std::unique_ptr<training::optim::AdamW>> optimizer =
@@ -252,7 +256,11 @@ absl::StatusOr<TensorDict> RunParityScenarios(
   if (!optimizer.ok()) return optimizer.status();
   model->eval();  // no dropout, no drop path
 
-  const training::TrackingInput input = ToTrackingInput(inputs);
+  ParityInputs on_device = inputs;
+  on_device.img_batch = inputs.img_batch.to(device);
+  on_device.masks = inputs.masks.to(device);
+  on_device.obj_to_frame_idx = inputs.obj_to_frame_idx.to(device);
+  const training::TrackingInput input = ToTrackingInput(on_device);
   TensorDict out;
   out.emplace_back("input.img_batch", Snapshot(inputs.img_batch));
   out.emplace_back("input.masks", Snapshot(inputs.masks));
@@ -323,6 +331,15 @@ absl::Status RunParityDump(const ParityDumpRequest& request) {
   if (request.output.empty()) {
     return absl::InvalidArgumentError("no output file given (--output=OUT.pt)");
   }
+  if (request.device != "cpu" && request.device != "cuda") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--device must be cpu or cuda, got \"", request.device, "\""));
+  }
+  if (request.device == "cuda" && !torch::cuda::is_available()) {
+    return absl::FailedPreconditionError(
+        "--device=cuda but no GPU is usable: build against a CUDA LibTorch "
+        "(--config=cuda) and run on a machine with a GPU");
+  }
   const fs::path output_dir =
       fs::absolute(fs::path(request.output)).parent_path();
   std::error_code ec;
@@ -347,8 +364,16 @@ absl::Status RunParityDump(const ParityDumpRequest& request) {
       threads > 0) {
     at::set_num_threads(threads);
   }
+  const c10::Device device(request.device == "cuda" ? c10::DeviceType::CUDA
+                                                     : c10::DeviceType::CPU);
+  if (device.is_cuda()) {
+    // A float32 comparison: no TensorFloat-32 in matrix products or cuDNN
+    // convolutions (cuDNN's default allows it).
+    at::globalContext().setAllowTF32CuBLAS(false);
+    at::globalContext().setAllowTF32CuDNN(false);
+  }
   absl::StatusOr<TensorDict> dump = RunParityScenarios(
-      loaded->experiment, *weights, request.checkpoint, *inputs);
+      loaded->experiment, *weights, request.checkpoint, *inputs, device);
   if (!dump.ok()) return dump.status();
   return SaveParityDump(request.output, *dump);
 }

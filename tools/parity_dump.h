@@ -4,7 +4,7 @@
 // parity_small_io.pt, so that any model can be compared with the reference
 // implementation run on the same weights and inputs.
 //
-// Scenarios (SAM2Train in eval mode, float32):
+// Scenarios (SAM2Train in eval mode, float32, on the CPU or a GPU):
 //   1. image encoder on frame 0 image_encoder.{backbone_fpn,vision_pos_enc}.L
 //   2. GT mask prompt on frame 0      mask_prompt.frame<t>.* (no gradients)
 //   3. click + corrections on frame 0 point_prompt.frame<t>.*
@@ -29,6 +29,7 @@
 #define SAM2_TOOLS_PARITY_DUMP_H_
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <string>
 #include <vector>
@@ -63,9 +64,11 @@ absl::StatusOr<checkpoint::TensorDict> LoadModelWeights(
 // `inputs`. Returns the keys in the fixture's order, input.* first. Errors:
 // an invalid model config, weights that do not fit the model, inputs whose
 // image size differs from model.image_size.
+// The model and the inputs go to `device`; the results come back to the CPU.
 absl::StatusOr<checkpoint::TensorDict> RunParityScenarios(
     const config::Experiment& experiment, const checkpoint::TensorDict& weights,
-    const std::string& weights_source, const ParityInputs& inputs);
+    const std::string& weights_source, const ParityInputs& inputs,
+    const c10::Device& device = c10::Device(c10::DeviceType::CPU));
 
 // Writes `tensors` as a plain dict that torch.load (weights_only=True too)
 // reads.
@@ -79,6 +82,7 @@ struct ParityDumpRequest {
   std::string inputs;             // IO.pt with input.* tensors
   std::string output;             // OUT.pt
   std::vector<std::string> config_search_dirs;  // empty: the defaults
+  std::string device = "cpu";     // "cpu" or "cuda" (the first GPU)
 };
 
 // The whole tool: loads and validates the config, reads the inputs and the

@@ -47,6 +47,8 @@ const std::vector<sam2::config::FlagSpec>& JobFlags() {
       {"checkpoint", "MODEL.pt", "the model's weights", ""},
       {"inputs", "IO.pt", "a {key: tensor} file with the input.* tensors", ""},
       {"output", "OUT.pt", "where to write the results", ""},
+      {"device", "cpu|cuda",
+       "where the scenarios run (results are written from the CPU)", "cpu"},
   };
   return *flags;
 }
@@ -93,6 +95,7 @@ int main(int argc, char** argv) {
   request.checkpoint = FromWorkingDirectory(cl->Get("checkpoint"));
   request.inputs = FromWorkingDirectory(cl->Get("inputs"));
   request.output = FromWorkingDirectory(cl->Get("output"));
+  request.device = cl->Get("device");
   if (absl::Status s = tools::RunParityDump(request); !s.ok()) {
     std::cerr << "parity_dump: " << s.message() << "\n";
     return 1;

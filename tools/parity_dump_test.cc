@@ -5,6 +5,7 @@
 #include "tools/parity_dump.h"
 
 #include <ATen/ATen.h>
+#include <torch/cuda.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -611,6 +612,24 @@ TEST(ParityDumpErrorsTest, MissingOutputFolderIsReportedBeforeRunning) {
   const absl::Status status = RunParityDump(request);
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(status.message()), HasSubstr("no_such_dir/out.pt"));
+}
+
+TEST(ParityDumpErrorsTest, UnknownOrUnusableDeviceIsReportedBeforeRunning) {
+  ParityDumpRequest request;
+  request.config = "parity_small";
+  request.checkpoint = FixtureModel();
+  request.inputs = FixtureIo();
+  request.output = TempFile("unused.pt");
+  request.device = "tpu";
+  absl::Status status = RunParityDump(request);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("cpu or cuda"));
+  if (!torch::cuda::is_available()) {
+    request.device = "cuda";
+    status = RunParityDump(request);
+    EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(std::string(status.message()), HasSubstr("no GPU is usable"));
+  }
 }
 
 }  // namespace

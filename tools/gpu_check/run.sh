@@ -3,9 +3,10 @@
 # a CUDA PyTorch 2.x, CUDA, a compiler and ninja but no Bazel and no network
 # (the GPU machines this project is lent). Prepare on a Bazel machine:
 #
-#   tools/export_build.py --out=gpu_export --pack --cuda \
-#     //jobs:train //jobs:vos_inference //sam2/inference:png_diff   # ours, < 64 MB
-#   cp -rL <sam2 checkout> ref/sam2 && cp -rL <harness> ref/harness
+#   tools/export_build.py --out=gpu_export --pack --cuda //jobs:train \
+#     //jobs:vos_inference //sam2/inference:png_diff //tools:parity_dump  # < 64 MB
+#   mkdir -p ref/sam2 && cp -rL <sam2 checkout>/{sam2,training,tools} ref/sam2/ &&
+#     cp -rL <harness> ref/harness     # (the whole checkout, 32 MB, would not fit)
 #   mkdir -p ref/pylib && cp -rL /usr/lib/python3/dist-packages/{omegaconf,antlr4} ref/pylib/
 #   (the reference's config loading needs omegaconf, which a bare PyTorch
 #   installation lacks; PyYAML usually comes with PyTorch)
@@ -15,8 +16,13 @@
 #   tools/gpu_check/run.sh [STEPS]
 #
 # It builds the export against that machine's PyTorch (its LibTorch, C++ ABI
-# and CUDA) and prints, for SAM 2.1 b+ at 1024 px, 8 frames, 2 objects, bf16
-# autocast, batch 1, fixed prompting (tools/step_bench):
+# and CUDA) and prints:
+#   - the parity-small scenarios (forward, losses, gradients, AdamW step) in
+#     float32 on the GPU (//tools:parity_dump --device=cuda, TF32 off) against
+#     the reference's CPU fixture at the README's tolerances
+#     (compare_parity.py; on this CPU: 780 keys, 0 out of tolerance);
+# and for SAM 2.1 b+ at 1024 px, 8 frames, 2 objects, bf16 autocast, batch 1,
+# fixed prompting (tools/step_bench):
 #   - ours: //jobs:train --benchmark_steps (median step, peak GPU memory);
 #   - the reference's training step on the same GPU (ref_train_step.py);
 #   - ours again on the 1-rank NCCL path (distributed.backend "nccl");
@@ -59,6 +65,21 @@ else
     cross_attention { feat_sizes: [64, 64] } } } }')
   accel='trainer { accelerator: "cuda" } optim { amp_enabled: true amp_dtype: "bfloat16" }'
 fi
+
+if [[ "$device" == cuda ]]; then
+  parity_dump=gpu_export/bazel-out/k8-opt/bin/tools/parity_dump
+else
+  parity_dump=bazel-bin/tools/parity_dump
+fi
+say "parity-small scenarios in float32 on $device vs the reference's fixture"
+"$parity_dump" --config=parity_small \
+  --checkpoint=tests/testdata/parity/parity_small_model.pt \
+  --inputs=tests/testdata/parity/parity_small_io.pt \
+  --output="$out/parity_$device.pt" --device="$device" \
+  > "$out/parity.log" 2>&1 || { tail -20 "$out/parity.log"; say "parity_dump failed"; }
+[[ -f "$out/parity_$device.pt" ]] &&
+  { "$python" tools/gpu_check/compare_parity.py "$out/parity_$device.pt" \
+      tests/testdata/parity/parity_small_io.pt || true; } | tee -a "$out/summary.txt"
 
 # The demo videos at the resolution, 8 (4) frames, 2 objects; fixed prompting.
 data="$("$python" tools/step_bench/demo_data.py "$res" "$frames")"
