@@ -3,7 +3,10 @@
 # --benchmark_steps against the reference's step (ref_train_step.py), same
 # model, resolution, batch (1 video, 4 frames, 2 objects), fixed prompting,
 # thread count, BLAS (OpenBLAS's OpenMP build) and allocator (TCMalloc).
-# Runs the two sides alternately ROUNDS times and prints each run's
+# Our batches are built in the main thread before each timed step
+# (num_workers: 0), as the reference script builds its batch between steps:
+# a loader worker would prepare the next batch during the step and take a
+# core from it. Runs the two sides alternately ROUNDS times and prints each run's
 # median_step_s and peak_rss_mb, then the medians and ours/reference ratios.
 #
 #   bazel build //jobs:train
@@ -44,7 +47,7 @@ openblas=/usr/lib/x86_64-linux-gnu/openblas-openmp
 run_ours() {
   "$train" "${ours[@]}" --set="$data" --set="$prompting" \
     --set="trainer { mode: \"train_only\" num_threads: $threads }
-           data { train { num_workers: 1 } }
+           data { train { num_workers: 0 } }
            distributed { find_unused_parameters: true }
            launcher { experiment_log_dir: \"$tmp/ours$1\" }" \
     --benchmark_steps="$steps" ${PROFILE:+--profile_trace="$PROFILE.ours$1.json"} \
