@@ -8,6 +8,7 @@
 #endif
 
 #include "absl/strings/str_cat.h"
+#include "third_party/blas/onednn_sgemm.h"
 
 namespace sam2::training {
 
@@ -76,8 +77,10 @@ BlasThreading LoadedBlasThreading() {
 }
 
 std::string DescribeBlas() {
+  const std::string products =
+      absl::StrCat("; float32 matrix products: ", blas::DescribeSgemmRoute());
   auto get_config = LookUp<char* (*)()>("openblas_get_config");
-  if (get_config == nullptr) return "not OpenBLAS";
+  if (get_config == nullptr) return absl::StrCat("not OpenBLAS", products);
   const char* threading = "";
   switch (LoadedBlasThreading()) {
     case BlasThreading::kSequential:
@@ -92,7 +95,7 @@ std::string DescribeBlas() {
     case BlasThreading::kNotOpenBlas:
       break;
   }
-  return absl::StrCat(get_config(), threading);
+  return absl::StrCat(get_config(), threading, products);
 }
 
 bool SetBlasThreads(int num_threads) {
