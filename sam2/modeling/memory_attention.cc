@@ -5,15 +5,17 @@
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
+#include "sam2/modeling/dropout.h"
+
 namespace sam2::modeling {
 namespace {
 
 // linear(dropout(relu(h))) in CPU training as one autograd node: keeps h and
 // the dropout's keep mask as bytes, where the ops one by one keep the ReLU's
 // output, the dropout's float noise and the dropped values (three tensors of
-// h's size). Values bitwise those of the ops (the same Bernoulli draws and
-// arithmetic as at::dropout on the CPU); gradients autograd's formulas,
-// recomputing the dropped values.
+// h's size). Values bitwise those of the ops (the same keep mask and
+// arithmetic as Dropout); gradients autograd's formulas, recomputing the
+// dropped values.
 class ReluDropoutLinearFunction
     : public torch::autograd::Function<ReluDropoutLinearFunction> {
  public:
@@ -23,9 +25,8 @@ class ReluDropoutLinearFunction
     at::Tensor dropped = at::relu(h);
     at::Tensor keep;
     if (dropout_p > 0.0) {
-      at::Tensor noise = at::empty_like(dropped).bernoulli_(1 - dropout_p);
-      keep = noise.to(at::kBool);
-      dropped = dropped * noise.div_(1 - dropout_p);
+      keep = DropoutKeepMask(dropped, dropout_p);
+      dropped = dropped * DropoutScale(keep, dropout_p);
     }
     ctx->save_for_backward({h, keep, weight});
     ctx->saved_data["dropout_p"] = dropout_p;
@@ -42,7 +43,7 @@ class ReluDropoutLinearFunction
     const at::Tensor relu = at::relu(h);
     at::Tensor noise, dropped = relu;
     if (keep.defined()) {
-      noise = keep.to(at::kFloat).div_(1 - dropout_p);
+      noise = DropoutScale(keep, dropout_p);
       dropped = relu * noise;
     }
     at::Tensor grad_h, grad_weight, grad_bias;
@@ -69,7 +70,7 @@ at::Tensor ReluDropoutLinear(const at::Tensor& h,
     return ReluDropoutLinearFunction::apply(h, linear->weight, linear->bias,
                                             dropout_p);
   }
-  return linear.ptr()->forward(at::dropout(at::relu(h), dropout_p, true));
+  return linear.ptr()->forward(Dropout(at::relu(h), dropout_p, true));
 }
 
 MemoryAttentionLayerOptions::MemoryAttentionLayerOptions() {
@@ -111,6 +112,13 @@ at::Tensor Attend(AttentionImpl& attention, bool use_rope, const at::Tensor& q,
   return attention.forward(q, k, v);
 }
 
+// The registered nn::Dropout modules give the structure and the probability;
+// the draws are Dropout's (sam2/modeling/dropout.h).
+at::Tensor ApplyDropout(const torch::nn::DropoutImpl& dropout,
+                        const at::Tensor& x) {
+  return Dropout(x, dropout.options.p(), dropout.is_training());
+}
+
 }  // namespace
 
 MemoryAttentionLayerImpl::MemoryAttentionLayerImpl(
@@ -141,7 +149,7 @@ at::Tensor MemoryAttentionLayerImpl::ForwardSelfAttention(
   const at::Tensor qk = options_.pos_enc_at_attn ? tgt2 + query_pos : tgt2;
   const at::Tensor attended =
       Attend(*self_attn, options_.self_attention.use_rope, qk, qk, tgt2, 0);
-  return tgt + dropout1->forward(attended);
+  return tgt + ApplyDropout(*dropout1, attended);
 }
 
 at::Tensor MemoryAttentionLayerImpl::ForwardCrossAttention(
@@ -156,7 +164,7 @@ at::Tensor MemoryAttentionLayerImpl::ForwardCrossAttention(
   const at::Tensor attended =
       Attend(*cross_attn_image, options_.cross_attention.use_rope, q, k, memory,
              num_k_exclude_rope);
-  return tgt + dropout2->forward(attended);
+  return tgt + ApplyDropout(*dropout2, attended);
 }
 
 at::Tensor MemoryAttentionLayerImpl::forward(const at::Tensor& tgt,
@@ -172,9 +180,9 @@ at::Tensor MemoryAttentionLayerImpl::forward(const at::Tensor& tgt,
                            dropout->is_training() ? dropout->options.p() : 0.0);
   } else {
     ff = linear2->forward(
-        dropout->forward(ApplyActivation(options_.activation, ff)));
+        ApplyDropout(*dropout, ApplyActivation(options_.activation, ff)));
   }
-  return out + dropout3->forward(ff);
+  return out + ApplyDropout(*dropout3, ff);
 }
 
 MemoryAttentionImpl::MemoryAttentionImpl(const MemoryAttentionOptions& options)

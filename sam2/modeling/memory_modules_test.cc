@@ -12,6 +12,7 @@
 
 #include "sam2/checkpoint/state_dict.h"
 #include "sam2/checkpoint/torch_file.h"
+#include "sam2/modeling/dropout.h"
 #include "sam2/modeling/memory_attention.h"
 #include "sam2/modeling/memory_encoder.h"
 
@@ -154,7 +155,7 @@ TEST(MemoryAttentionTest, DropoutOnlyInTraining) {
 }
 
 // The feed-forward tail in CPU training: one node, bitwise the ops' values
-// (the same dropout draws from the same seed), gradients as autograd's.
+// (the same dropout keep mask from the same seed), gradients as autograd's.
 TEST(ReluDropoutLinear, FusedNodeMatchesOpByOpAutograd) {
   for (double p : {0.0, 0.1}) {
     torch::nn::Linear linear(24, 5);
@@ -170,7 +171,7 @@ TEST(ReluDropoutLinear, FusedNodeMatchesOpByOpAutograd) {
     const at::Tensor b = linear->bias.detach().clone().requires_grad_();
     at::manual_seed(11);
     const at::Tensor ops =
-        at::linear(at::dropout(at::relu(h2), p, /*train=*/true), w, b);
+        at::linear(Dropout(at::relu(h2), p, /*train=*/true), w, b);
     ASSERT_TRUE(at::equal(fused, ops)) << p;
     ops.backward(g);
     EXPECT_TRUE(at::allclose(h1.grad(), h2.grad(), 1e-5, 1e-6)) << p;

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "sam2/modeling/batched_matmul.h"
+#include "sam2/modeling/dropout.h"
 
 namespace sam2::modeling {
 
@@ -48,10 +49,9 @@ class AttentionFunction : public torch::autograd::Function<AttentionFunction> {
     at::Tensor attn = at::softmax(BatchedMatmul3d(q3, kt3), -1);
     at::Tensor keep;
     if (dropout_p > 0.0) {
-      // at::dropout's arithmetic on the CPU: Bernoulli noise / (1 - p).
-      at::Tensor noise = at::empty_like(attn).bernoulli_(1 - dropout_p);
-      keep = noise.to(at::kBool);
-      attn = attn * noise.div_(1 - dropout_p);
+      // Dropout's arithmetic: attn * (keep / (1 - p)).
+      keep = DropoutKeepMask(attn, dropout_p);
+      attn = attn * DropoutScale(keep, dropout_p);
     }
     ctx->save_for_backward({q3, kt3, v3, keep});
     ctx->saved_data["dropout_p"] = dropout_p;
@@ -69,7 +69,7 @@ class AttentionFunction : public torch::autograd::Function<AttentionFunction> {
     const at::Tensor probs = at::softmax(BatchedMatmul3d(q3, kt3), -1);
     at::Tensor noise, dropped = probs;
     if (keep.defined()) {
-      noise = keep.to(at::kFloat).div_(1 - dropout_p);
+      noise = DropoutScale(keep, dropout_p);
       dropped = probs * noise;
     }
     // out = dropped @ v3.
@@ -131,7 +131,7 @@ at::Tensor ScaledDotProductAttention(const at::Tensor& q, const at::Tensor& k,
   // BatchedMatmul: at::matmul's numbers without its per-item dispatch.
   at::Tensor attn = BatchedMatmul(q * scale, k.transpose(-2, -1));
   attn = at::softmax(attn, -1);
-  if (dropout_p > 0.0) attn = at::dropout(attn, dropout_p, /*train=*/true);
+  attn = Dropout(attn, dropout_p, /*train=*/true);
   return BatchedMatmul(attn, v);
 #endif
 }

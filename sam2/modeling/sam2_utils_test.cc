@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "sam2/modeling/batched_matmul.h"
+#include "sam2/modeling/dropout.h"
 #include "sam2/modeling/position_encoding.h"
 #include "sam2/modeling/test_util.h"
 
@@ -191,7 +192,7 @@ TEST(MLP, FusedGeluLinearMatchesOpByOpAutograd) {
 
 // Large attention in a CPU training step runs as one node that recomputes
 // the attention matrix in the backward pass: values and gradients bitwise
-// those of the ops one by one, dropout included (same random draws).
+// those of the ops one by one, dropout included (same keep mask).
 TEST(ScaledDotProductAttention, RecomputingNodeIsBitwiseTheOpsOneByOne) {
   for (const double dropout_p : {0.0, 0.1}) {
     at::manual_seed(11);
@@ -210,7 +211,7 @@ TEST(ScaledDotProductAttention, RecomputingNodeIsBitwiseTheOpsOneByOne) {
     at::manual_seed(5);
     at::Tensor attn = at::softmax(
         BatchedMatmul(q2 * (1.0 / std::sqrt(16.0)), k2.transpose(-2, -1)), -1);
-    if (dropout_p > 0) attn = at::dropout(attn, dropout_p, true);
+    attn = Dropout(attn, dropout_p, /*train=*/true);
     const at::Tensor plain = BatchedMatmul(attn, v2);
     plain.backward(g);
 

@@ -32,6 +32,17 @@ PointInputs ConcatPointInputs(const std::optional<PointInputs>& old_points,
           at::cat({old_points->point_labels, new_points.labels}, 1)};
 }
 
+// x[:, ids] of a sequence-first (HW)NC feature map, as a contiguous tensor.
+// prepare_backbone_features makes these as views of NCHW maps, and
+// index_select along dim 1 of such a view first copies the whole map (all
+// frames) into (HW)NC order; selecting the images in NCHW order copies only
+// the selected ones. The same values either way.
+at::Tensor SelectImages(const at::Tensor& seq_first, const at::Tensor& ids) {
+  const at::Tensor image_first = seq_first.permute({1, 2, 0});
+  if (!image_first.is_contiguous()) return seq_first.index_select(1, ids);
+  return image_first.index_select(0, ids).permute({2, 0, 1}).contiguous();
+}
+
 }  // namespace
 
 at::Tensor TrackingInput::flat_obj_to_img_idx() const {
@@ -188,9 +199,9 @@ BackboneFeatures SAM2TrainImpl::backbone_features_per_frame(
   const at::Tensor images = flat_img_batch.index_select(0, unique_ids);
   BackboneFeatures features = prepare_backbone_features(forward_image(images));
   if (inverse.defined()) {
-    for (at::Tensor& x : features.vision_feats) x = x.index_select(1, inverse);
+    for (at::Tensor& x : features.vision_feats) x = SelectImages(x, inverse);
     for (at::Tensor& x : features.vision_pos_embeds) {
-      x = x.index_select(1, inverse);
+      x = SelectImages(x, inverse);
     }
   }
   return features;
@@ -217,10 +228,10 @@ std::vector<FrameOutput> SAM2TrainImpl::forward_tracking(
     if (backbone.has_value()) {
       current.feat_sizes = backbone->feat_sizes;
       for (const at::Tensor& x : backbone->vision_feats) {
-        current.vision_feats.push_back(x.index_select(1, img_ids));
+        current.vision_feats.push_back(SelectImages(x, img_ids));
       }
       for (const at::Tensor& x : backbone->vision_pos_embeds) {
-        current.vision_pos_embeds.push_back(x.index_select(1, img_ids));
+        current.vision_pos_embeds.push_back(SelectImages(x, img_ids));
       }
     } else {
       current = backbone_features_per_frame(flat_images, img_ids);
