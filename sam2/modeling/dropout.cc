@@ -4,6 +4,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
+#include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
 #include <cstdint>
@@ -54,6 +55,81 @@ at::Tensor DropoutScale(const at::Tensor& keep, double p,
   return keep.to(dtype).div_(1 - p);
 }
 
+namespace {
+
+// The kept elements' factor as DropoutScale computes it (LibTorch's float
+// division of 1 by 1 - p), so that the fused products below are bitwise
+// x * DropoutScale(keep, p).
+float KeptScale(double p) {
+  return at::ones({1}).div_(1 - p).item<float>();
+}
+
+bool FusedKeepMaskApplies(const at::Tensor& x, const at::Tensor& keep) {
+  return x.is_cpu() && x.scalar_type() == at::kFloat && keep.is_cpu() &&
+         keep.scalar_type() == at::kBool && keep.sizes() == x.sizes();
+}
+
+// out[i] = in[i] * (keep[i] ? scale : 0): the same float product as
+// multiplying by the noise tensor, element by element.
+void KeepMaskKernel(const float* in, const bool* keep, float scale,
+                    float* out, int64_t n) {
+  at::parallel_for(0, n, int64_t{1} << 15, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      out[i] = in[i] * (keep[i] ? scale : 0.0f);
+    }
+  });
+}
+
+}  // namespace
+
+at::Tensor ApplyKeepMask(const at::Tensor& x, const at::Tensor& keep,
+                         double p) {
+  if (!FusedKeepMaskApplies(x, keep)) {
+    return x * DropoutScale(keep, p, x.scalar_type());
+  }
+  const at::Tensor in = x.contiguous();
+  const at::Tensor mask = keep.contiguous();
+  at::Tensor out = at::empty(in.sizes(), in.options());
+  KeepMaskKernel(in.data_ptr<float>(), mask.data_ptr<bool>(), KeptScale(p),
+                 out.data_ptr<float>(), in.numel());
+  return out;
+}
+
+void ApplyKeepMaskInPlace(at::Tensor& x, const at::Tensor& keep, double p) {
+  TORCH_CHECK(x.is_contiguous(), "ApplyKeepMaskInPlace: x must be contiguous");
+  if (!FusedKeepMaskApplies(x, keep)) {
+    x.mul_(DropoutScale(keep, p, x.scalar_type()));
+    return;
+  }
+  const at::Tensor mask = keep.contiguous();
+  float* data = x.data_ptr<float>();
+  KeepMaskKernel(data, mask.data_ptr<bool>(), KeptScale(p), data, x.numel());
+}
+
+namespace {
+
+// x * noise as one node: the backward pass multiplies by the same noise,
+// rebuilt from the byte mask.
+class DropoutFunction : public torch::autograd::Function<DropoutFunction> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx,
+                            const at::Tensor& x, double p) {
+    const at::Tensor keep = DropoutKeepMask(x, p);
+    ctx->save_for_backward({keep});
+    ctx->saved_data["p"] = p;
+    return ApplyKeepMask(x, keep, p);
+  }
+  static torch::autograd::variable_list backward(
+      torch::autograd::AutogradContext* ctx,
+      torch::autograd::variable_list grads) {
+    const at::Tensor keep = ctx->get_saved_variables()[0];
+    const double p = ctx->saved_data["p"].toDouble();
+    return {ApplyKeepMask(grads[0], keep, p), at::Tensor()};
+  }
+};
+
+}  // namespace
+
 at::Tensor Dropout(const at::Tensor& x, double p, bool train) {
   if (!train || p == 0.0) return x;
   if (!x.is_cpu() || !at::isFloatingType(x.scalar_type())) {
@@ -61,7 +137,10 @@ at::Tensor Dropout(const at::Tensor& x, double p, bool train) {
   }
   // As at::dropout: p == 1 zeroes everything (without dividing by 0).
   if (p == 1.0) return x * at::zeros({}, x.options());
-  return x * DropoutScale(DropoutKeepMask(x, p), p, x.scalar_type());
+  if (x.scalar_type() != at::kFloat) {
+    return x * DropoutScale(DropoutKeepMask(x, p), p, x.scalar_type());
+  }
+  return DropoutFunction::apply(x, p);
 }
 
 }  // namespace sam2::modeling

@@ -24,8 +24,19 @@ at::Tensor DropoutKeepMask(const at::Tensor& like, double p);
 at::Tensor DropoutScale(const at::Tensor& keep, double p,
                         at::ScalarType dtype = at::kFloat);
 
+// x * DropoutScale(keep, p, x's dtype), bitwise, in one pass without the
+// float noise tensor (float CPU tensors; others multiply by the noise).
+// `keep` has x's shape.
+at::Tensor ApplyKeepMask(const at::Tensor& x, const at::Tensor& keep,
+                         double p);
+
+// The same in place: `x` must be contiguous.
+void ApplyKeepMaskInPlace(at::Tensor& x, const at::Tensor& keep, double p);
+
 // at::dropout(x, p, train) with the keep mask above on CPU tensors: the
-// same arithmetic, x * (keep / (1 - p)). Identity when !train or p == 0.
+// same arithmetic, x * (keep / (1 - p)), as one autograd node that keeps
+// the mask as bytes (where autograd's mul would keep the float noise).
+// Identity when !train or p == 0.
 at::Tensor Dropout(const at::Tensor& x, double p, bool train);
 
 }  // namespace sam2::modeling

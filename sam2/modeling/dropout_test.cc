@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 namespace sam2::modeling {
 namespace {
@@ -57,6 +58,32 @@ TEST(DropoutTest, ArithmeticIsAtDropoutsWithTheKeepMask) {
   EXPECT_TRUE(at::equal(out.detach(), expected));
   out.sum().backward();
   EXPECT_TRUE(at::equal(x.grad(), keep.to(at::kFloat).div_(1 - 0.2)));
+}
+
+TEST(DropoutTest, ApplyKeepMaskIsBitwiseTheProductWithTheNoise) {
+  at::manual_seed(3);
+  at::Tensor x = at::randn({40, 70}).t();  // not contiguous
+  x[0][0] = -1.5f;  // -1.5 * 0 is -0
+  x[1][1] = std::numeric_limits<float>::infinity();
+  x[2][2] = std::numeric_limits<float>::quiet_NaN();
+  const at::Tensor keep = DropoutKeepMask(x, 0.3);
+  keep[0][0] = false;
+  keep[1][1] = false;
+  const at::Tensor expected = x * DropoutScale(keep, 0.3);
+  const at::Tensor out = ApplyKeepMask(x, keep, 0.3);
+  // equal() treats NaN as unequal: compare the bits.
+  EXPECT_TRUE(at::equal(out.view(at::kInt), expected.view(at::kInt)));
+  at::Tensor in_place = x.contiguous();
+  ApplyKeepMaskInPlace(in_place, keep, 0.3);
+  EXPECT_TRUE(at::equal(in_place.view(at::kInt), expected.view(at::kInt)));
+  const at::Tensor d = x.to(at::kDouble);
+  EXPECT_TRUE(at::allclose(ApplyKeepMask(d, keep, 0.3),
+                           d * DropoutScale(keep, 0.3, at::kDouble),
+                           0, 0, /*equal_nan=*/true));
+  at::Tensor strided = at::randn({8, 8}).t();
+  EXPECT_THROW(ApplyKeepMaskInPlace(strided, DropoutKeepMask(strided, 0.5),
+                                    0.5),
+               c10::Error);
 }
 
 TEST(DropoutTest, IdentityInEvalOrAtZeroAndZeroAtOne) {

@@ -26,7 +26,7 @@ class ReluDropoutLinearFunction
     at::Tensor keep;
     if (dropout_p > 0.0) {
       keep = DropoutKeepMask(dropped, dropout_p);
-      dropped = dropped * DropoutScale(keep, dropout_p);
+      ApplyKeepMaskInPlace(dropped, keep, dropout_p);
     }
     ctx->save_for_backward({h, keep, weight});
     ctx->saved_data["dropout_p"] = dropout_p;
@@ -41,15 +41,12 @@ class ReluDropoutLinearFunction
     const double dropout_p = ctx->saved_data["dropout_p"].toDouble();
     const at::Tensor grad = grads[0].reshape({-1, weight.size(0)});
     const at::Tensor relu = at::relu(h);
-    at::Tensor noise, dropped = relu;
-    if (keep.defined()) {
-      noise = DropoutScale(keep, dropout_p);
-      dropped = relu * noise;
-    }
+    const at::Tensor dropped =
+        keep.defined() ? ApplyKeepMask(relu, keep, dropout_p) : relu;
     at::Tensor grad_h, grad_weight, grad_bias;
     if (ctx->needs_input_grad(0)) {
       at::Tensor grad_dropped = grad.mm(weight).view(h.sizes());
-      if (noise.defined()) grad_dropped = grad_dropped * noise;
+      if (keep.defined()) ApplyKeepMaskInPlace(grad_dropped, keep, dropout_p);
       grad_h = at::threshold_backward(grad_dropped, relu, 0);
     }
     if (ctx->needs_input_grad(1)) {

@@ -51,7 +51,7 @@ class AttentionFunction : public torch::autograd::Function<AttentionFunction> {
     if (dropout_p > 0.0) {
       // Dropout's arithmetic: attn * (keep / (1 - p)).
       keep = DropoutKeepMask(attn, dropout_p);
-      attn = attn * DropoutScale(keep, dropout_p);
+      ApplyKeepMaskInPlace(attn, keep, dropout_p);
     }
     ctx->save_for_backward({q3, kt3, v3, keep});
     ctx->saved_data["dropout_p"] = dropout_p;
@@ -67,15 +67,12 @@ class AttentionFunction : public torch::autograd::Function<AttentionFunction> {
     const double dropout_p = ctx->saved_data["dropout_p"].toDouble();
     const at::Tensor& grad = grads[0];
     const at::Tensor probs = at::softmax(BatchedMatmul3d(q3, kt3), -1);
-    at::Tensor noise, dropped = probs;
-    if (keep.defined()) {
-      noise = DropoutScale(keep, dropout_p);
-      dropped = probs * noise;
-    }
+    const at::Tensor dropped =
+        keep.defined() ? ApplyKeepMask(probs, keep, dropout_p) : probs;
     // out = dropped @ v3.
     const at::Tensor grad_v = BatchedMatmul3d(dropped.transpose(1, 2), grad);
     at::Tensor grad_probs = BatchedMatmul3d(grad, v3.transpose(1, 2));
-    if (noise.defined()) grad_probs = grad_probs * noise;
+    if (keep.defined()) ApplyKeepMaskInPlace(grad_probs, keep, dropout_p);
     const at::Tensor grad_scores =
         at::_softmax_backward_data(grad_probs, probs, -1, probs.scalar_type());
     // scores = q3 @ kt3.

@@ -13,6 +13,12 @@
 #   SAM2_REF=<sam2 checkout> SAM2_HARNESS=<folder with ref_harness.py> \
 #     tools/step_bench/step_bench.sh [small|b+] [STEPS] [ROUNDS]
 #
+# Our float32 matrix products run on oneDNN (third_party/blas:onednn_sgemm),
+# the reference's on OpenBLAS. REF_SGEMM=onednn gives the reference the same
+# kernels (LD_PRELOAD of //third_party/blas:libsam2_onednn_sgemm.so, build it
+# first), so that the ratio measures everything but the GEMM kernels; an
+# OPENBLAS_CORETYPE in the environment reaches both sides.
+#
 # Run it on an otherwise idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -43,6 +49,17 @@ trap 'rm -rf "$tmp"' EXIT
 export OMP_NUM_THREADS="$threads"
 tcmalloc=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
 openblas=/usr/lib/x86_64-linux-gnu/openblas-openmp
+ref_preload="$tcmalloc"
+case "${REF_SGEMM:-blas}" in
+  blas) ;;
+  onednn)
+    so=bazel-bin/third_party/blas/libsam2_onednn_sgemm.so
+    [[ -f "$so" ]] || {
+      echo "bazel build //third_party/blas:libsam2_onednn_sgemm.so first" >&2
+      exit 1; }
+    ref_preload="$tcmalloc $PWD/$so" ;;
+  *) echo "REF_SGEMM: blas or onednn" >&2; exit 2 ;;
+esac
 
 run_ours() {
   "$train" "${ours[@]}" --set="$data" --set="$prompting" \
@@ -55,7 +72,7 @@ run_ours() {
       cat "$tmp/ours$1.err" >&2; exit 1; }
 }
 run_reference() {
-  LD_PRELOAD="$tcmalloc" LD_LIBRARY_PATH="$openblas" /usr/bin/python3 \
+  LD_PRELOAD="$ref_preload" LD_LIBRARY_PATH="$openblas" /usr/bin/python3 \
     tools/step_bench/ref_train_step.py --model="$model" --steps="$steps" \
     --threads="$threads" 2> "$tmp/ref$1.err" |
     grep -E "median_step_s|peak_rss_mb" || { cat "$tmp/ref$1.err" >&2; exit 1; }
