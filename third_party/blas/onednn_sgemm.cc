@@ -38,6 +38,14 @@ Backends& Resolve() {
     auto* b = new Backends;
     // The next `sgemm_` after this one in the lookup order: libblas.so.3.
     b->blas = reinterpret_cast<BlasSgemm>(dlsym(RTLD_NEXT, "sgemm_"));
+    if (b->blas == nullptr) {
+      // Preloaded into a process that opened LibTorch with RTLD_LOCAL
+      // (Python): its libblas.so.3 is loaded but not in the global scope.
+      void* handle = dlopen("libblas.so.3", RTLD_NOW | RTLD_NOLOAD);
+      if (handle != nullptr) {
+        b->blas = reinterpret_cast<BlasSgemm>(dlsym(handle, "sgemm_"));
+      }
+    }
     for (const char* library : {"libdnnl.so.2", "libdnnl.so.3"}) {
       // RTLD_NOLOAD first: LibTorch has normally loaded it already.
       void* handle = dlopen(library, RTLD_NOW | RTLD_NOLOAD);
