@@ -194,7 +194,7 @@ def main():
         top = rel.split("/")[0]
         source = rel.endswith((".h", ".cc", ".inc")) and "testdata" not in rel
         if (top in ("base", "configs", "data", "distributed", "sam2", "jobs",
-                    "eval") and source) or (top == "configs" and "_test" not in rel):
+                    "eval", "third_party") and source) or (top == "configs" and "_test" not in rel):
             copy_tree_resolved(os.path.join(REPO, rel), os.path.join(out_dir, rel))
     bin_dir = os.path.join(REPO, "bazel-bin")
     for root, _, files in os.walk(bin_dir, followlinks=False):
