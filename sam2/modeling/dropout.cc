@@ -38,8 +38,7 @@ at::Tensor DropoutKeepMask(const at::Tensor& like, double p) {
   const int64_t n = keep.numel();
   if (n == 0) return keep;
   // Kept where the top 32 bits fall below (1 - p) * 2^32.
-  const uint64_t threshold =
-      static_cast<uint64_t>(std::ldexp(1.0 - p, 32));
+  const uint64_t threshold = static_cast<uint64_t>(std::ldexp(1.0 - p, 32));
   const uint64_t seed = SeedFromDefaultGenerator();
   bool* out = keep.data_ptr<bool>();
   at::parallel_for(0, n, int64_t{1} << 15, [&](int64_t begin, int64_t end) {
@@ -60,9 +59,7 @@ namespace {
 // The kept elements' factor as DropoutScale computes it (LibTorch's float
 // division of 1 by 1 - p), so that the fused products below are bitwise
 // x * DropoutScale(keep, p).
-float KeptScale(double p) {
-  return at::ones({1}).div_(1 - p).item<float>();
-}
+float KeptScale(double p) { return at::ones({1}).div_(1 - p).item<float>(); }
 
 bool FusedKeepMaskApplies(const at::Tensor& x, const at::Tensor& keep) {
   return x.is_cpu() && x.scalar_type() == at::kFloat && keep.is_cpu() &&
@@ -71,8 +68,8 @@ bool FusedKeepMaskApplies(const at::Tensor& x, const at::Tensor& keep) {
 
 // out[i] = in[i] * (keep[i] ? scale : 0): the same float product as
 // multiplying by the noise tensor, element by element.
-void KeepMaskKernel(const float* in, const bool* keep, float scale,
-                    float* out, int64_t n) {
+void KeepMaskKernel(const float* in, const bool* keep, float scale, float* out,
+                    int64_t n) {
   at::parallel_for(0, n, int64_t{1} << 15, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       out[i] = in[i] * (keep[i] ? scale : 0.0f);

@@ -27,8 +27,7 @@ at::Tensor DropoutScale(const at::Tensor& keep, double p,
 // x * DropoutScale(keep, p, x's dtype), bitwise, in one pass without the
 // float noise tensor (float CPU tensors; others multiply by the noise).
 // `keep` has x's shape.
-at::Tensor ApplyKeepMask(const at::Tensor& x, const at::Tensor& keep,
-                         double p);
+at::Tensor ApplyKeepMask(const at::Tensor& x, const at::Tensor& keep, double p);
 
 // The same in place: `x` must be contiguous.
 void ApplyKeepMaskInPlace(at::Tensor& x, const at::Tensor& keep, double p);

@@ -53,8 +53,7 @@ TEST(DropoutTest, ArithmeticIsAtDropoutsWithTheKeepMask) {
   const at::Tensor out = Dropout(x, 0.2, /*train=*/true);
   at::manual_seed(9);
   const at::Tensor keep = DropoutKeepMask(x, 0.2);
-  const at::Tensor expected =
-      x.detach() * keep.to(at::kFloat).div_(1 - 0.2);
+  const at::Tensor expected = x.detach() * keep.to(at::kFloat).div_(1 - 0.2);
   EXPECT_TRUE(at::equal(out.detach(), expected));
   out.sum().backward();
   EXPECT_TRUE(at::equal(x.grad(), keep.to(at::kFloat).div_(1 - 0.2)));
@@ -63,7 +62,7 @@ TEST(DropoutTest, ArithmeticIsAtDropoutsWithTheKeepMask) {
 TEST(DropoutTest, ApplyKeepMaskIsBitwiseTheProductWithTheNoise) {
   at::manual_seed(3);
   at::Tensor x = at::randn({40, 70}).t();  // not contiguous
-  x[0][0] = -1.5f;  // -1.5 * 0 is -0
+  x[0][0] = -1.5f;                         // -1.5 * 0 is -0
   x[1][1] = std::numeric_limits<float>::infinity();
   x[2][2] = std::numeric_limits<float>::quiet_NaN();
   const at::Tensor keep = DropoutKeepMask(x, 0.3);
@@ -78,12 +77,12 @@ TEST(DropoutTest, ApplyKeepMaskIsBitwiseTheProductWithTheNoise) {
   EXPECT_TRUE(at::equal(in_place.view(at::kInt), expected.view(at::kInt)));
   const at::Tensor d = x.to(at::kDouble);
   EXPECT_TRUE(at::allclose(ApplyKeepMask(d, keep, 0.3),
-                           d * DropoutScale(keep, 0.3, at::kDouble),
-                           0, 0, /*equal_nan=*/true));
+                           d * DropoutScale(keep, 0.3, at::kDouble), 0, 0,
+                           /*equal_nan=*/true));
   at::Tensor strided = at::randn({8, 8}).t();
-  EXPECT_THROW(ApplyKeepMaskInPlace(strided, DropoutKeepMask(strided, 0.5),
-                                    0.5),
-               c10::Error);
+  EXPECT_THROW(
+      ApplyKeepMaskInPlace(strided, DropoutKeepMask(strided, 0.5), 0.5),
+      c10::Error);
 }
 
 TEST(DropoutTest, IdentityInEvalOrAtZeroAndZeroAtOne) {

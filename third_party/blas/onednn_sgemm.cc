@@ -12,11 +12,11 @@ namespace sam2::blas {
 namespace {
 
 // Fortran BLAS (LP64, as Debian's libblas.so.3): column-major.
-using BlasSgemm = void (*)(const char* transa, const char* transb,
-                           const int* m, const int* n, const int* k,
-                           const float* alpha, const float* a, const int* lda,
-                           const float* b, const int* ldb, const float* beta,
-                           float* c, const int* ldc);
+using BlasSgemm = void (*)(const char* transa, const char* transb, const int* m,
+                           const int* n, const int* k, const float* alpha,
+                           const float* a, const int* lda, const float* b,
+                           const int* ldb, const float* beta, float* c,
+                           const int* ldc);
 
 // oneDNN's C API (dnnl.h, not installed with the runtime package):
 // row-major, int64 sizes, returns dnnl_status_t (0 = success).

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "sam2/checkpoint/state_dict.h"
+#include "sam2/training/optim/adamw_update.h"
 
 namespace sam2::training::optim {
 namespace {
@@ -357,13 +358,28 @@ void AdamW::Step() {
       }
       // torch.optim.AdamW (1.13, single-tensor, no amsgrad):
       s.step += 1;
-      param.mul_(1 - lr * weight_decay);
-      s.exp_avg.mul_(beta1_).add_(grad, 1 - beta1_);
-      s.exp_avg_sq.mul_(beta2_).addcmul_(grad, grad, 1 - beta2_);
       const double bias_correction1 = 1 - std::pow(beta1_, s.step);
       const double bias_correction2 = 1 - std::pow(beta2_, s.step);
       const double step_size = lr / bias_correction1;
       const double bias_correction2_sqrt = std::sqrt(bias_correction2);
+      if (OnePassUpdateApplies(param, grad, s.exp_avg, s.exp_avg_sq)) {
+        const AdamWFactors factors{static_cast<float>(1 - lr * weight_decay),
+                                   static_cast<float>(beta1_),
+                                   static_cast<float>(1 - beta1_),
+                                   static_cast<float>(beta2_),
+                                   static_cast<float>(1 - beta2_),
+                                   static_cast<float>(bias_correction2_sqrt),
+                                   static_cast<float>(eps_),
+                                   static_cast<float>(-step_size)};
+        OnePassAdamWUpdate(param.data_ptr<float>(), grad.data_ptr<float>(),
+                           s.exp_avg.data_ptr<float>(),
+                           s.exp_avg_sq.data_ptr<float>(), param.numel(),
+                           factors);
+        continue;
+      }
+      param.mul_(1 - lr * weight_decay);
+      s.exp_avg.mul_(beta1_).add_(grad, 1 - beta1_);
+      s.exp_avg_sq.mul_(beta2_).addcmul_(grad, grad, 1 - beta2_);
       const at::Tensor denom =
           (s.exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps_);
       param.addcdiv_(s.exp_avg, denom, -step_size);
