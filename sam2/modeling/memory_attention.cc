@@ -6,6 +6,7 @@
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include "sam2/modeling/dropout.h"
+#include "sam2/modeling/sam2_utils.h"
 
 namespace sam2::modeling {
 namespace {
@@ -67,7 +68,7 @@ at::Tensor ReluDropoutLinear(const at::Tensor& h,
     return ReluDropoutLinearFunction::apply(h, linear->weight, linear->bias,
                                             dropout_p);
   }
-  return linear.ptr()->forward(Dropout(at::relu(h), dropout_p, true));
+  return ApplyLinear(linear, Dropout(at::relu(h), dropout_p, true));
 }
 
 MemoryAttentionLayerOptions::MemoryAttentionLayerOptions() {
@@ -171,12 +172,13 @@ at::Tensor MemoryAttentionLayerImpl::forward(const at::Tensor& tgt,
                                              int64_t num_k_exclude_rope) {
   at::Tensor out = ForwardSelfAttention(tgt, query_pos);
   out = ForwardCrossAttention(out, memory, query_pos, pos, num_k_exclude_rope);
-  at::Tensor ff = linear1->forward(norm3->forward(out));
+  at::Tensor ff = ApplyLinear(linear1, norm3->forward(out));
   if (options_.activation == Activation::kRelu) {
     ff = ReluDropoutLinear(ff, linear2,
                            dropout->is_training() ? dropout->options.p() : 0.0);
   } else {
-    ff = linear2->forward(
+    ff = ApplyLinear(
+        linear2,
         ApplyDropout(*dropout, ApplyActivation(options_.activation, ff)));
   }
   return out + ApplyDropout(*dropout3, ff);

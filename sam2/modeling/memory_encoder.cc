@@ -7,6 +7,8 @@
 #include <cmath>
 #include <string>
 
+#include "sam2/modeling/sam2_utils.h"
+
 namespace sam2::modeling {
 
 MaskDownSamplerImpl::MaskDownSamplerImpl(const MaskDownSamplerOptions& options)
@@ -67,7 +69,7 @@ CXBlockImpl::CXBlockImpl(const CXBlockOptions& options) : options_(options) {
 at::Tensor CXBlockImpl::forward(const at::Tensor& x) {
   at::Tensor y = norm->forward(dwconv->forward(x));
   y = y.permute({0, 2, 3, 1});  // NCHW -> NHWC for the Linear layers
-  y = pwconv2->forward(at::gelu(pwconv1->forward(y)));
+  y = ApplyLinear(pwconv2, at::gelu(ApplyLinear(pwconv1, y)));
   if (gamma.defined()) y = gamma * y;
   y = y.permute({0, 3, 1, 2});
   return x + drop_path->forward(y);

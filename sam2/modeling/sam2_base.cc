@@ -8,6 +8,8 @@
 #include <tuple>
 #include <utility>
 
+#include "sam2/modeling/sam2_utils.h"
+
 namespace sam2::modeling {
 namespace {
 
@@ -175,7 +177,7 @@ SAM2BaseImpl::SAM2BaseImpl(const SAM2BaseOptions& options) : options_(options) {
 
 at::Tensor SAM2BaseImpl::project_obj_ptr(const at::Tensor& token) {
   if (obj_ptr_proj_mlp) return obj_ptr_proj_mlp->forward(token);
-  if (obj_ptr_proj_linear) return obj_ptr_proj_linear->forward(token);
+  if (obj_ptr_proj_linear) return ApplyLinear(obj_ptr_proj_linear, token);
   return token;
 }
 
@@ -442,7 +444,8 @@ std::tuple<at::Tensor, at::Tensor, int64_t> SAM2BaseImpl::gather_memories(
             at::tensor(pos_list, at::kLong).to(device) /
             static_cast<double>(t_diff_max);
         obj_pos = Get1dSinePe(positions, tpos_dim);
-        if (obj_ptr_tpos_proj) obj_pos = obj_ptr_tpos_proj->forward(obj_pos);
+        if (obj_ptr_tpos_proj)
+          obj_pos = ApplyLinear(obj_ptr_tpos_proj, obj_pos);
         obj_pos = obj_pos.unsqueeze(1).expand({-1, batch_size, mem_dim_});
       } else {
         obj_pos = at::zeros(

@@ -29,6 +29,10 @@ at::Tensor ApplyActivation(Activation activation, const at::Tensor& x) {
   TORCH_CHECK(false, "unknown activation");
 }
 
+at::Tensor ApplyLinear(const torch::nn::Linear& linear, const at::Tensor& x) {
+  return at::linear(x, linear->weight, linear->bias);
+}
+
 #if TORCH_VERSION_MAJOR < 2
 namespace {
 
@@ -282,7 +286,7 @@ at::Tensor MLPImpl::forward_from(size_t first, at::Tensor out) {
                                       linears_[i]->bias);
     } else {
       if (after_activation) out = ApplyActivation(options_.activation, out);
-      out = linears_[i]->forward(out);
+      out = ApplyLinear(linears_[i], out);
     }
   }
   if (options_.sigmoid_output) out = at::sigmoid(out);

@@ -37,6 +37,13 @@ enum class Activation { kRelu, kGelu, kGlu };
 // Applies `activation` to `x` (F.relu / exact F.gelu / F.glu on the last dim).
 at::Tensor ApplyActivation(Activation activation, const at::Tensor& x);
 
+// A Linear module applied as the reference applies nn.Linear (F.linear, that
+// is at::linear: one addmm with the bias for 2-D and contiguous 3-D inputs).
+// LibTorch's C++ LinearImpl::forward instead multiplies with matmul and adds
+// the bias in a second op for every input above 2-D: other roundings, and
+// two more ops and three more autograd nodes a call.
+at::Tensor ApplyLinear(const torch::nn::Linear& linear, const at::Tensor& x);
+
 // Port of `F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)` for
 // [..., L, E] inputs (no mask, not causal). On LibTorch < 2.0 this is the math
 // of the reference's torch-1.13 shim: softmax((q * E^-1/2) @ k^T) @ v with

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "sam2/modeling/sam2_utils.h"
+
 namespace sam2::modeling {
 namespace {
 
@@ -37,7 +39,7 @@ MultiScaleAttentionImpl::MultiScaleAttentionImpl(
 }
 
 at::Tensor MultiScaleAttentionImpl::forward(const at::Tensor& x) {
-  return forward_from_qkv(qkv->forward(x));
+  return forward_from_qkv(ApplyLinear(qkv, x));
 }
 
 at::Tensor MultiScaleAttentionImpl::forward_from_qkv(const at::Tensor& qkv_4d) {
@@ -59,7 +61,7 @@ at::Tensor MultiScaleAttentionImpl::forward_from_qkv(const at::Tensor& qkv_4d) {
   at::Tensor out = ScaledDotProductAttention(
       q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2));
   out = out.transpose(1, 2).reshape({b, h, w, -1});
-  return proj->forward(out);
+  return ApplyLinear(proj, out);
 }
 
 // ---------------------------------------------------------------------------
@@ -114,7 +116,7 @@ at::Tensor MultiScaleBlockImpl::forward(const at::Tensor& x_in) {
   if (options_.dim != options_.dim_out) {
     // The normalised x feeds proj too: the ops one by one.
     x = norm1->forward(x_in);
-    shortcut = pool(proj->forward(x));
+    shortcut = pool(ApplyLinear(proj, x));
     if (window_size > 0) x = WindowPartition(x, window_size).first;
     x = attn->forward(x);
   } else {

@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
+#include "sam2/modeling/sam2_utils.h"
+
 namespace sam2::modeling {
 
 MaskDecoderImpl::MaskDecoderImpl(const MaskDecoderOptions& options)
@@ -148,9 +150,10 @@ MaskPrediction MaskDecoderImpl::predict_masks(
   out.mask_tokens_out = mask_tokens_out;
   if (options_.pred_obj_scores) {
     at::Tensor obj_token = hs.select(1, 0);
-    out.object_score_logits = options_.pred_obj_scores_mlp
-                                  ? pred_obj_score_mlp->forward(obj_token)
-                                  : pred_obj_score_linear->forward(obj_token);
+    out.object_score_logits =
+        options_.pred_obj_scores_mlp
+            ? pred_obj_score_mlp->forward(obj_token)
+            : ApplyLinear(pred_obj_score_linear, obj_token);
   } else {
     // Object assumed present: sigmoid(10) ~ 1.
     out.object_score_logits =

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "sam2/modeling/position_encoding.h"
+#include "sam2/modeling/sam2_utils.h"
 
 namespace sam2::modeling {
 
@@ -59,11 +60,11 @@ at::Tensor AttentionImpl::attend(const at::Tensor& q, const at::Tensor& k,
 
 at::Tensor AttentionImpl::forward(const at::Tensor& q, const at::Tensor& k,
                                   const at::Tensor& v) {
-  at::Tensor qh = separate_heads(q_proj->forward(q));
-  at::Tensor kh = separate_heads(k_proj->forward(k));
-  at::Tensor vh = separate_heads(v_proj->forward(v));
+  at::Tensor qh = separate_heads(ApplyLinear(q_proj, q));
+  at::Tensor kh = separate_heads(ApplyLinear(k_proj, k));
+  at::Tensor vh = separate_heads(ApplyLinear(v_proj, v));
   at::Tensor out = attend(qh, kh, vh);
-  return out_proj->forward(recombine_heads(out));
+  return ApplyLinear(out_proj, recombine_heads(out));
 }
 
 // ---------------------------------------------------------------------------
@@ -77,9 +78,9 @@ RoPEAttentionImpl::RoPEAttentionImpl(const RoPEAttentionOptions& options)
 at::Tensor RoPEAttentionImpl::forward(const at::Tensor& q, const at::Tensor& k,
                                       const at::Tensor& v,
                                       int64_t num_k_exclude_rope) {
-  at::Tensor qh = separate_heads(q_proj->forward(q));
-  at::Tensor kh = separate_heads(k_proj->forward(k));
-  at::Tensor vh = separate_heads(v_proj->forward(v));
+  at::Tensor qh = separate_heads(ApplyLinear(q_proj, q));
+  at::Tensor kh = separate_heads(ApplyLinear(k_proj, k));
+  at::Tensor vh = separate_heads(ApplyLinear(v_proj, v));
 
   const int64_t num_q = qh.size(-2);
   if (freqs_cis_.device() != qh.device())
@@ -111,7 +112,7 @@ at::Tensor RoPEAttentionImpl::forward(const at::Tensor& q, const at::Tensor& k,
     k_rot = at::cat({k_rot, kh.narrow(2, num_k_rope, num_k_exclude_rope)}, 2);
   }
   at::Tensor out = attend(q_rot, k_rot, vh);
-  return out_proj->forward(recombine_heads(out));
+  return ApplyLinear(out_proj, recombine_heads(out));
 }
 
 // ---------------------------------------------------------------------------
