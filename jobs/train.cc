@@ -109,6 +109,10 @@ int Fail(sam2::distributed::Collectives* world, const std::string& message) {
 
 int main(int argc, char** argv) {
   using namespace sam2;
+  // SIGUSR1 / SIGTERM (preemption, wall time): checkpoint at the next step
+  // boundary and exit 0; under SLURM with --requeue, requeue the job. First,
+  // so that no other thread (MPI's, OpenMP's) is interrupted by them.
+  training::InstallStopSignalHandlers();
   int exit_code = 0;
   std::optional<config::CommandLine> cl =
       config::ParseJobCommandLine("train", kUsage, argc, argv, JobFlags(),
@@ -173,9 +177,6 @@ int main(int argc, char** argv) {
     world = *std::move(nccl);
   }
 #endif
-  // SIGUSR1 / SIGTERM (preemption, wall time): checkpoint at the next step
-  // boundary and exit 0; under SLURM with --requeue, requeue the job.
-  training::InstallStopSignalHandlers();
   options.stop_requested = [] { return training::StopSignalReceived(); };
   // The one place where a LibTorch exception that escaped the run's own
   // boundaries becomes a message and an exit code.

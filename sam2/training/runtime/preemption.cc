@@ -1,5 +1,6 @@
 #include "sam2/training/runtime/preemption.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -8,6 +9,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -17,12 +20,25 @@ namespace {
 
 std::atomic<int> g_stop_signal{0};
 
-extern "C" void OnStopSignal(int signal) {
-  if (signal == SIGTERM && g_stop_signal.load() == SIGTERM) {
-    // A second SIGTERM: the cluster will not wait any longer.
-    _exit(128 + SIGTERM);
+sigset_t StopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGUSR1);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
+// The only thread that takes the stop signals, synchronously.
+void WatchStopSignals(sigset_t set) {
+  for (;;) {
+    int signal = 0;
+    if (sigwait(&set, &signal) != 0) continue;
+    if (signal == SIGTERM && g_stop_signal.load() == SIGTERM) {
+      // A second SIGTERM: the cluster will not wait any longer.
+      _exit(128 + SIGTERM);
+    }
+    g_stop_signal.store(signal);
   }
-  g_stop_signal.store(signal);
 }
 
 std::string Get(const std::map<std::string, std::string>& env,
@@ -58,12 +74,16 @@ absl::StatusOr<std::string> Output(const std::string& command) {
 }  // namespace
 
 void InstallStopSignalHandlers() {
-  struct sigaction action = {};
-  action.sa_handler = OnStopSignal;
-  sigemptyset(&action.sa_mask);
-  action.sa_flags = SA_RESTART;
-  sigaction(SIGUSR1, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // Blocked here, in the calling thread, and so in every thread it starts
+    // later (OpenMP's, oneDNN's, MPI's, the loader's): a signal handler that
+    // interrupts oneDNN's JIT GEMM kernels corrupts memory (seen as crashes
+    // in autograd after a SIGUSR1, 3 runs in 10). One thread waits for them.
+    const sigset_t set = StopSignals();
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    std::thread(WatchStopSignals, set).detach();
+  });
 }
 
 int StopSignalReceived() { return g_stop_signal.load(); }

@@ -14,8 +14,11 @@
 
 namespace sam2::training {
 
-// SIGUSR1 and SIGTERM set a flag (and nothing else: async-signal-safe);
-// a second SIGTERM ends the process at once (the cluster's last word).
+// SIGUSR1 and SIGTERM sent to the process set a flag; a second SIGTERM ends
+// the process at once (the cluster's last word). The signals are blocked in
+// the calling thread and every thread it creates afterwards, and taken by
+// one waiting thread: call this first in main(), before any other thread
+// starts. Idempotent.
 void InstallStopSignalHandlers();
 // The signal received since the handlers were installed; 0: none.
 int StopSignalReceived();
