@@ -29,7 +29,77 @@ at::Tensor ApplyActivation(Activation activation, const at::Tensor& x) {
   TORCH_CHECK(false, "unknown activation");
 }
 
+namespace {
+
+// at::linear as one autograd node. Recorded op by op, a linear layer is an
+// `addmm` (or `mm` + `add_`) node plus a `t` node for the weight and, for
+// 3-D and 4-D inputs, view or reshape nodes around the product: three to
+// five nodes and their view bookkeeping for every call, ~1000 calls in a
+// parity-small step. The forward pass is at::linear itself; the backward pass
+// makes the products autograd's formulas make (addmm's and mm's backward with
+// a row-major input and the transposed weight), so values and gradients are
+// bitwise those of the ops one by one. It keeps the input as given: op by op,
+// a non-contiguous input above 2-D is kept as the contiguous copy matmul
+// makes, here that copy is made again in the backward pass.
+class LinearFunction : public torch::autograd::Function<LinearFunction> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx,
+                            const at::Tensor& x, const at::Tensor& weight,
+                            const at::Tensor& bias) {
+    ctx->save_for_backward({x, weight});
+    return at::linear(x, weight, bias);
+  }
+
+  static torch::autograd::variable_list backward(
+      torch::autograd::AutogradContext* ctx,
+      torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& x = saved[0];
+    const at::Tensor& weight = saved[1];
+    const at::Tensor grad = grads[0].reshape({-1, weight.size(0)});
+    at::Tensor grad_x, grad_weight, grad_bias;
+    if (ctx->needs_input_grad(0)) {
+      grad_x = grad.mm(weight).view(x.sizes());
+    }
+    if (ctx->needs_input_grad(1)) {
+      grad_weight = grad.t().mm(x.reshape({-1, x.size(-1)}));
+    }
+    if (ctx->needs_input_grad(2)) grad_bias = grad.sum(0);
+    return {grad_x, grad_weight, grad_bias};
+  }
+};
+
+bool UseLinearNode(const at::Tensor& x, const torch::nn::Linear& linear) {
+  if (!torch::autograd::GradMode::is_enabled()) return false;
+  const at::Tensor& w = linear->weight;
+  const at::Tensor& b = linear->bias;
+  // Layers without a bias stay op by op (none in SAM 2 trains on the CPU).
+  if (!b.defined()) return false;
+  if (!(x.requires_grad() || w.requires_grad() || b.requires_grad())) {
+    return false;
+  }
+  // CPU float only: on CUDA autocast casts the operands per op, which a
+  // custom node would have to redo.
+  if (!x.is_cpu() || x.dim() < 2 || x.scalar_type() != at::kFloat ||
+      w.scalar_type() != at::kFloat || x.size(-1) != w.size(1) ||
+      x.numel() == 0 || x.is_conj() || x.is_neg()) {
+    return false;
+  }
+  // A 3-D input whose last two dimensions are transposed (x.transpose(1, 2)
+  // of a contiguous tensor): at::matmul does not fold it into one product
+  // but multiplies per batch item with the weight expanded, so the weight's
+  // gradient is another sum than the one product below.
+  const bool unfolded_3d = x.dim() == 3 && x.stride(2) != 1 &&
+                           x.stride(0) == x.size(1) * x.size(2);
+  return !unfolded_3d;
+}
+
+}  // namespace
+
 at::Tensor ApplyLinear(const torch::nn::Linear& linear, const at::Tensor& x) {
+  if (UseLinearNode(x, linear)) {
+    return LinearFunction::apply(x, linear->weight, linear->bias);
+  }
   return at::linear(x, linear->weight, linear->bias);
 }
 

@@ -99,6 +99,9 @@ def main():
     ap.add_argument("--frames", type=int, default=4)
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--bf16", action="store_true", help="CUDA: bf16 autocast")
+    ap.add_argument("--profile", type=int, default=0, metavar="TOP",
+                    help="profile the steps after the first and print the TOP "
+                         "operators by self CPU time per step (stderr)")
     args = ap.parse_args()
     cuda = args.device == "cuda"
     torch.set_num_threads(args.threads)
@@ -118,7 +121,12 @@ def main():
     amp = cuda and args.bf16
     scaler = torch.cuda.amp.GradScaler(enabled=amp)
     times = []
+    prof = None
     for step in range(args.steps):
+        if args.profile and step == 1:
+            prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
+                                          record_shapes=True)
+            prof.__enter__()
         batch = make_batch(args.resolution, step, args.frames, args.device)
         if cuda:
             torch.cuda.synchronize()
@@ -139,6 +147,24 @@ def main():
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
         print(f"step {step + 1}/{args.steps}: {times[-1]:.3f}s", file=sys.stderr)
+    if prof is not None:
+        prof.__exit__(None, None, None)
+        steps = args.steps - 1
+        events = prof.key_averages()
+        total = sum(e.self_cpu_time_total for e in events)
+        print(f"profile: {steps} steps, self CPU {total / 1e6 / steps:.3f} s a step",
+              file=sys.stderr)
+        print(f"{'self ms':>9} {'%':>5} {'total ms':>9} {'calls':>7}  name", file=sys.stderr)
+        for e in sorted(events, key=lambda e: -e.self_cpu_time_total)[:args.profile]:
+            print(f"{e.self_cpu_time_total / 1e3 / steps:9.1f} "
+                  f"{100 * e.self_cpu_time_total / total:5.1f} "
+                  f"{e.cpu_time_total / 1e3 / steps:9.1f} {e.count // steps:7d}  {e.key}",
+                  file=sys.stderr)
+        by_shape = prof.key_averages(group_by_input_shape=True)
+        print("by input shapes:", file=sys.stderr)
+        for e in sorted(by_shape, key=lambda e: -e.self_cpu_time_total)[:args.profile]:
+            print(f"{e.self_cpu_time_total / 1e3 / steps:9.1f} {e.count // steps:7d}  "
+                  f"{e.key} {e.input_shapes}", file=sys.stderr)
     steady = sorted(times[1:] if len(times) > 1 else times)
     n = len(steady)
     median = steady[n // 2] if n % 2 else 0.5 * (steady[n // 2 - 1] + steady[n // 2])
