@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 namespace sam2::modeling {
 namespace {
@@ -54,20 +55,40 @@ GemmOperand Layout(int64_t row_stride, int64_t col_stride, int64_t cols,
 
 bool Fits(int64_t v) { return v <= INT32_MAX; }
 
-// out[i] = a[i] @ b[i] for a [B, m, k], b [B, k, n] (any strides); `out`
-// contiguous [B, m, n]. Returns false where LibTorch would not reach sgemm
-// with these arguments either (then the caller uses at::bmm).
+// Element offsets of the matrices of `t` ([..., rows, cols], any strides) in
+// row-major order of its leading dimensions.
+std::vector<int64_t> MatrixOffsets(const at::Tensor& t) {
+  const int64_t dims = t.dim() - 2;
+  int64_t count = 1;
+  for (int64_t d = 0; d < dims; ++d) count *= t.size(d);
+  std::vector<int64_t> offsets(count, 0);
+  int64_t repeat = count;
+  for (int64_t d = 0; d < dims; ++d) {
+    // Dimension d advances every `repeat / size` matrices.
+    const int64_t size = t.size(d), stride = t.stride(d);
+    repeat /= size;
+    for (int64_t i = 0; i < count; ++i) {
+      offsets[i] += ((i / repeat) % size) * stride;
+    }
+  }
+  return offsets;
+}
+
+// out[i] = a[i] @ b[i] for a [..., m, k], b [..., k, n] with the same
+// leading dimensions (any strides: the matrices are addressed where they
+// are, so head-split and transposed views need no copy); `out` contiguous
+// [..., m, n]. Returns false where LibTorch would not reach sgemm with these
+// arguments either (then the caller uses at::matmul).
 bool GemmBatch(const at::Tensor& a_in, const at::Tensor& b_in,
                at::Tensor& out) {
-  const int64_t batch = a_in.size(0), m = a_in.size(1), k = a_in.size(2),
-                n = b_in.size(2);
+  const int64_t m = a_in.size(-2), k = a_in.size(-1), n = b_in.size(-1);
   // Below this size at::bmm uses a plain loop, not BLAS: keep its numbers.
   if (m * n * k < 400 || k == 0 || m == 0 || n == 0) return false;
   // A [m, 1] result is not seen transposed there: leave it to at::bmm.
   if (n == 1) return false;
   // First gemm operand: b (k x n), then a (m x k); gemm m' = n, n' = m.
-  GemmOperand op_b = Layout(b_in.stride(1), b_in.stride(2), n, k);
-  GemmOperand op_a = Layout(a_in.stride(1), a_in.stride(2), k, m);
+  GemmOperand op_b = Layout(b_in.stride(-2), b_in.stride(-1), n, k);
+  GemmOperand op_a = Layout(a_in.stride(-2), a_in.stride(-1), k, m);
   const at::Tensor b = op_b.copy ? b_in.contiguous() : b_in;
   const at::Tensor a = op_a.copy ? a_in.contiguous() : a_in;
   // LibTorch's normalize_last_dims for size-1 dimensions.
@@ -93,15 +114,18 @@ bool GemmBatch(const at::Tensor& a_in, const at::Tensor& b_in,
   const float* a_data = a.data_ptr<float>();
   const float* b_data = b.data_ptr<float>();
   float* c_data = out.data_ptr<float>();
-  const int64_t a_step = a.stride(0), b_step = b.stride(0), c_step = m * n;
+  const std::vector<int64_t> a_offsets = MatrixOffsets(a);
+  const std::vector<int64_t> b_offsets = MatrixOffsets(b);
+  const int64_t batch = static_cast<int64_t>(a_offsets.size());
+  const int64_t c_step = m * n;
   const int gm = n, gn = m, gk = k;
   const int lda = ld_b, ldb = ld_a, ldc = ld_c;
   const char ta = op_b.trans, tb = op_a.trans;
   const float one = 1.0f, zero = 0.0f;
   const auto multiply = [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      sgemm(&ta, &tb, &gm, &gn, &gk, &one, b_data + i * b_step, &lda,
-            a_data + i * a_step, &ldb, &zero, c_data + i * c_step, &ldc);
+      sgemm(&ta, &tb, &gm, &gn, &gk, &one, b_data + b_offsets[i], &lda,
+            a_data + a_offsets[i], &ldb, &zero, c_data + i * c_step, &ldc);
     }
   };
   // Large products: one at a time, each on BLAS's threads. Small ones: the
@@ -118,10 +142,12 @@ bool GemmBatch(const at::Tensor& a_in, const at::Tensor& b_in,
   return true;
 }
 
-// The forward product of [B, m, k] and [B, k, n] views.
-at::Tensor Bmm3(const at::Tensor& a, const at::Tensor& b) {
-  at::Tensor out = at::empty({a.size(0), a.size(1), b.size(2)}, a.options());
-  if (!GemmBatch(a, b, out)) return at::bmm(a, b);
+// The forward product of [..., m, k] and [..., k, n] views.
+at::Tensor Bmm(const at::Tensor& a, const at::Tensor& b) {
+  std::vector<int64_t> out_shape(a.sizes().begin(), a.sizes().end() - 1);
+  out_shape.push_back(b.size(-1));
+  at::Tensor out = at::empty(out_shape, a.options());
+  if (!GemmBatch(a, b, out)) return at::matmul(a, b);
   return out;
 }
 
@@ -134,15 +160,15 @@ class BatchedMatmulFunction
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& a,
                             const at::Tensor& b) {
     ctx->save_for_backward({a, b});
-    return Bmm3(a, b);
+    return Bmm(a, b);
   }
   // As BmmBackward0: grad @ b^T and a^T @ grad.
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const variable_list saved = ctx->get_saved_variables();
     const at::Tensor& grad = grads[0];
     at::Tensor grad_a, grad_b;
-    if (ctx->needs_input_grad(0)) grad_a = Bmm3(grad, saved[1].transpose(1, 2));
-    if (ctx->needs_input_grad(1)) grad_b = Bmm3(saved[0].transpose(1, 2), grad);
+    if (ctx->needs_input_grad(0)) grad_a = Bmm(grad, saved[1].transpose(-2, -1));
+    if (ctx->needs_input_grad(1)) grad_b = Bmm(saved[0].transpose(-2, -1), grad);
     return {grad_a, grad_b};
   }
 };
@@ -151,9 +177,9 @@ class BatchedMatmulFunction
 
 bool HasBatchedMatmulKernel() { return Sgemm() != nullptr; }
 
-at::Tensor BatchedMatmul3d(const at::Tensor& a, const at::Tensor& b) {
-  if (!HasBatchedMatmulKernel()) return at::bmm(a, b);
-  return Bmm3(a, b);
+at::Tensor BatchedMatmulNoGrad(const at::Tensor& a, const at::Tensor& b) {
+  if (!HasBatchedMatmulKernel()) return at::matmul(a, b);
+  return Bmm(a, b);
 }
 
 at::Tensor BatchedMatmul(const at::Tensor& a, const at::Tensor& b) {
@@ -164,11 +190,7 @@ at::Tensor BatchedMatmul(const at::Tensor& a, const at::Tensor& b) {
       a.sizes().slice(0, a.dim() - 2) == b.sizes().slice(0, b.dim() - 2) &&
       a.size(-1) == b.size(-2) && HasBatchedMatmulKernel();
   if (!supported) return at::matmul(a, b);
-  std::vector<int64_t> out_shape(a.sizes().begin(), a.sizes().end() - 1);
-  out_shape.push_back(b.size(-1));
-  const at::Tensor a3 = a.reshape({-1, a.size(-2), a.size(-1)});
-  const at::Tensor b3 = b.reshape({-1, b.size(-2), b.size(-1)});
-  return BatchedMatmulFunction::apply(a3, b3).view(out_shape);
+  return BatchedMatmulFunction::apply(a, b);
 }
 
 }  // namespace sam2::modeling

@@ -9,7 +9,10 @@
 // arithmetic. BatchedMatmul makes the same BLAS calls with the same
 // arguments, so its results are bitwise those of at::matmul, but without
 // the per-item dispatch and spread over LibTorch's threads (each product
-// single-threaded). Forward and backward both go through it.
+// single-threaded). Forward and backward both go through it. It reads each
+// matrix where it lies, so operands whose leading dimensions cannot be
+// merged (attention heads split off the channels, [B, L, h, E] seen as
+// [B, h, L, E]) are not copied first as at::matmul's reshape copies them.
 #ifndef SAM2_MODELING_BATCHED_MATMUL_H_
 #define SAM2_MODELING_BATCHED_MATMUL_H_
 
@@ -22,10 +25,10 @@ namespace sam2::modeling {
 // dtypes or devices, or when the BLAS's sgemm_ cannot be found).
 at::Tensor BatchedMatmul(const at::Tensor& a, const at::Tensor& b);
 
-// The product of [B, m, k] and [B, k, n] float CPU tensors (any strides)
-// without autograd, with BatchedMatmul's numbers (for nodes that compute
-// their own backward pass).
-at::Tensor BatchedMatmul3d(const at::Tensor& a, const at::Tensor& b);
+// The product of [..., m, k] and [..., k, n] float CPU tensors with the same
+// leading dimensions (any strides) without autograd, with BatchedMatmul's
+// numbers (for nodes that compute their own backward pass).
+at::Tensor BatchedMatmulNoGrad(const at::Tensor& a, const at::Tensor& b);
 
 // Whether BatchedMatmul has its own path here (a CPU BLAS was found).
 bool HasBatchedMatmulKernel();

@@ -13,7 +13,16 @@ struct Case {
   std::vector<int64_t> a_shape, b_shape;
   bool transpose_b;  // b built as [..., n, k] and transposed (k^T in attention)
   bool transpose_a;
+  // Both built as [B, L, h, E] and seen as [B, h, L, E] (heads split off the
+  // channels): leading dimensions that no view can merge.
+  bool split_heads = false;
 };
+
+// A [B, h, rows, cols] operand laid out as attention's separate_heads leaves
+// it: [B, rows, h, cols] memory, transposed.
+at::Tensor SplitHeads(const std::vector<int64_t>& shape) {
+  return at::randn({shape[0], shape[2], shape[1], shape[3]}).transpose(1, 2);
+}
 
 // Values and both gradients bitwise equal to at::matmul's, with 2 threads
 // (the small products run in parallel there, one thread each).
@@ -29,12 +38,21 @@ TEST(BatchedMatmulTest, BitwiseEqualToMatmulForwardAndBackward) {
       {{3, 300, 70}, {3, 70, 90}, false, false},        // large: BLAS threads
       {{5, 1, 40, 30}, {5, 1, 30, 20}, false, false},
       {{6, 3, 4, 5}, {6, 3, 5, 6}, false, false},       // tiny: at::bmm loop
+      {{2, 8, 7, 16}, {2, 8, 16, 256}, false, false, true},  // split heads
+      {{2, 8, 256, 16}, {2, 8, 16, 7}, true, false, true},   // split k^T
+      {{2, 4, 300, 32}, {2, 4, 32, 300}, true, false, true},
+      {{2, 4, 300, 300}, {2, 4, 300, 32}, false, false, true},
   };
   for (const Case& c : cases) {
     at::manual_seed(7);
-    at::Tensor a0 = at::randn(c.a_shape);
+    at::Tensor a0 = c.split_heads ? SplitHeads(c.a_shape) : at::randn(c.a_shape);
     at::Tensor b0 = at::randn(c.b_shape);
-    if (c.transpose_b) b0 = b0.transpose(-2, -1).contiguous().transpose(-2, -1);
+    if (c.split_heads) {
+      b0 = c.transpose_b ? SplitHeads({c.b_shape[0], c.b_shape[1], c.b_shape[3],
+                                       c.b_shape[2]})
+                               .transpose(-2, -1)
+                         : SplitHeads(c.b_shape);
+    } else if (c.transpose_b) b0 = b0.transpose(-2, -1).contiguous().transpose(-2, -1);
     if (c.transpose_a) a0 = a0.transpose(-2, -1).contiguous().transpose(-2, -1);
     at::Tensor a1 = a0.detach().requires_grad_(), b1 = b0.detach().requires_grad_();
     at::Tensor a2 = a0.detach().requires_grad_(), b2 = b0.detach().requires_grad_();

@@ -116,42 +116,46 @@ namespace {
 // bitwise those of the ops one by one (the same kernels in the same order).
 class AttentionFunction : public torch::autograd::Function<AttentionFunction> {
  public:
-  // q3 [B, Lq, E] (already scaled), kt3 [B, E, Lk], v3 [B, Lk, Ev].
+  // q [..., Lq, E] (already scaled), kt [..., E, Lk], v [..., Lk, Ev], any
+  // strides (the products read them where they are).
   static at::Tensor forward(torch::autograd::AutogradContext* ctx,
-                            const at::Tensor& q3, const at::Tensor& kt3,
-                            const at::Tensor& v3, double dropout_p) {
-    at::Tensor attn = at::softmax(BatchedMatmul3d(q3, kt3), -1);
+                            const at::Tensor& q, const at::Tensor& kt,
+                            const at::Tensor& v, double dropout_p) {
+    at::Tensor attn = at::softmax(BatchedMatmulNoGrad(q, kt), -1);
     at::Tensor keep;
     if (dropout_p > 0.0) {
       // Dropout's arithmetic: attn * (keep / (1 - p)).
       keep = DropoutKeepMask(attn, dropout_p);
       ApplyKeepMaskInPlace(attn, keep, dropout_p);
     }
-    ctx->save_for_backward({q3, kt3, v3, keep});
+    ctx->save_for_backward({q, kt, v, keep});
     ctx->saved_data["dropout_p"] = dropout_p;
-    return BatchedMatmul3d(attn, v3);
+    return BatchedMatmulNoGrad(attn, v);
   }
 
   static torch::autograd::variable_list backward(
       torch::autograd::AutogradContext* ctx,
       torch::autograd::variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const at::Tensor &q3 = saved[0], &kt3 = saved[1], &v3 = saved[2];
+    const at::Tensor &q = saved[0], &kt = saved[1], &v = saved[2];
     const at::Tensor& keep = saved[3];
     const double dropout_p = ctx->saved_data["dropout_p"].toDouble();
     const at::Tensor& grad = grads[0];
-    const at::Tensor probs = at::softmax(BatchedMatmul3d(q3, kt3), -1);
+    const at::Tensor probs = at::softmax(BatchedMatmulNoGrad(q, kt), -1);
     const at::Tensor dropped =
         keep.defined() ? ApplyKeepMask(probs, keep, dropout_p) : probs;
-    // out = dropped @ v3.
-    const at::Tensor grad_v = BatchedMatmul3d(dropped.transpose(1, 2), grad);
-    at::Tensor grad_probs = BatchedMatmul3d(grad, v3.transpose(1, 2));
+    // out = dropped @ v.
+    const at::Tensor grad_v =
+        BatchedMatmulNoGrad(dropped.transpose(-2, -1), grad);
+    at::Tensor grad_probs = BatchedMatmulNoGrad(grad, v.transpose(-2, -1));
     if (keep.defined()) ApplyKeepMaskInPlace(grad_probs, keep, dropout_p);
     const at::Tensor grad_scores =
         at::_softmax_backward_data(grad_probs, probs, -1, probs.scalar_type());
-    // scores = q3 @ kt3.
-    const at::Tensor grad_q = BatchedMatmul3d(grad_scores, kt3.transpose(1, 2));
-    const at::Tensor grad_kt = BatchedMatmul3d(q3.transpose(1, 2), grad_scores);
+    // scores = q @ kt.
+    const at::Tensor grad_q =
+        BatchedMatmulNoGrad(grad_scores, kt.transpose(-2, -1));
+    const at::Tensor grad_kt =
+        BatchedMatmulNoGrad(q.transpose(-2, -1), grad_scores);
     return {grad_q, grad_kt, grad_v, at::Tensor()};
   }
 };
@@ -190,14 +194,8 @@ at::Tensor ScaledDotProductAttention(const at::Tensor& q, const at::Tensor& k,
   // first, then the product with k^T.
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
   if (UseAttentionNode(q, k, v)) {
-    // The operands as BatchedMatmul would lay them out (the same copies).
-    const at::Tensor q3 = (q * scale).reshape({-1, q.size(-2), q.size(-1)});
-    const at::Tensor kt3 =
-        k.transpose(-2, -1).reshape({-1, k.size(-1), k.size(-2)});
-    const at::Tensor v3 = v.reshape({-1, v.size(-2), v.size(-1)});
-    std::vector<int64_t> out_shape(q.sizes().begin(), q.sizes().end() - 1);
-    out_shape.push_back(v.size(-1));
-    return AttentionFunction::apply(q3, kt3, v3, dropout_p).view(out_shape);
+    return AttentionFunction::apply(q * scale, k.transpose(-2, -1), v,
+                                    dropout_p);
   }
   // BatchedMatmul: at::matmul's numbers without its per-item dispatch.
   at::Tensor attn = BatchedMatmul(q * scale, k.transpose(-2, -1));
