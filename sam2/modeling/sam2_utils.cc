@@ -73,7 +73,7 @@ bool UseLinearNode(const at::Tensor& x, const torch::nn::Linear& linear) {
   if (!torch::autograd::GradMode::is_enabled()) return false;
   const at::Tensor& w = linear->weight;
   const at::Tensor& b = linear->bias;
-  // Layers without a bias stay op by op (none in SAM 2 trains on the CPU).
+  // Layers without a bias stay op by op (SAM 2 has none).
   if (!b.defined()) return false;
   if (!(x.requires_grad() || w.requires_grad() || b.requires_grad())) {
     return false;

@@ -41,7 +41,9 @@ at::Tensor ApplyActivation(Activation activation, const at::Tensor& x);
 // is at::linear: one addmm with the bias for 2-D and contiguous 3-D inputs).
 // LibTorch's C++ LinearImpl::forward instead multiplies with matmul and adds
 // the bias in a second op for every input above 2-D: other roundings, and
-// two more ops and three more autograd nodes a call.
+// two more ops and three more autograd nodes a call. In a CPU float training
+// step a layer with a bias is one autograd node with at::linear's values and
+// gradients, bitwise (sam2_utils.cc).
 at::Tensor ApplyLinear(const torch::nn::Linear& linear, const at::Tensor& x);
 
 // Port of `F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)` for

@@ -202,8 +202,8 @@ std::pair<at::Tensor, at::Tensor> TwoWayTransformerImpl::forward(
   // B x C x H x W -> B x HW x C, laid out contiguously. Differs from the
   // reference on purpose, in rounding only: its permuted keys make at::linear
   // multiply per image with the weight expanded (at::matmul does not fold a
-  // transposed 3-D input), ~20 more operators and autograd nodes a call; here
-  // each projection is one product (and one autograd node, ApplyLinear).
+  // transposed 3-D input), with more operators and autograd nodes a call;
+  // here each projection is one product (and one autograd node, ApplyLinear).
   at::Tensor keys = image_embedding.flatten(2).transpose(1, 2).contiguous();
   at::Tensor key_pe = image_pe.flatten(2).transpose(1, 2).contiguous();
   at::Tensor queries = point_embedding;
