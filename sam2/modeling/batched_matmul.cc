@@ -167,8 +167,10 @@ class BatchedMatmulFunction
     const variable_list saved = ctx->get_saved_variables();
     const at::Tensor& grad = grads[0];
     at::Tensor grad_a, grad_b;
-    if (ctx->needs_input_grad(0)) grad_a = Bmm(grad, saved[1].transpose(-2, -1));
-    if (ctx->needs_input_grad(1)) grad_b = Bmm(saved[0].transpose(-2, -1), grad);
+    if (ctx->needs_input_grad(0))
+      grad_a = Bmm(grad, saved[1].transpose(-2, -1));
+    if (ctx->needs_input_grad(1))
+      grad_b = Bmm(saved[0].transpose(-2, -1), grad);
     return {grad_a, grad_b};
   }
 };

@@ -89,8 +89,8 @@ bool UseLinearNode(const at::Tensor& x, const torch::nn::Linear& linear) {
   // of a contiguous tensor): at::matmul does not fold it into one product
   // but multiplies per batch item with the weight expanded, so the weight's
   // gradient is another sum than the one product below.
-  const bool unfolded_3d = x.dim() == 3 && x.stride(2) != 1 &&
-                           x.stride(0) == x.size(1) * x.size(2);
+  const bool unfolded_3d =
+      x.dim() == 3 && x.stride(2) != 1 && x.stride(0) == x.size(1) * x.size(2);
   return !unfolded_3d;
 }
 
