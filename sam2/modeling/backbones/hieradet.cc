@@ -43,6 +43,10 @@ at::Tensor MultiScaleAttentionImpl::forward(const at::Tensor& x) {
 }
 
 at::Tensor MultiScaleAttentionImpl::forward_from_qkv(const at::Tensor& qkv_4d) {
+  return ApplyLinear(proj, attend(qkv_4d));
+}
+
+at::Tensor MultiScaleAttentionImpl::attend(const at::Tensor& qkv_4d) {
   const int64_t b = qkv_4d.size(0);
   int64_t h = qkv_4d.size(1), w = qkv_4d.size(2);
   const int64_t heads = options_.num_heads;
@@ -60,8 +64,7 @@ at::Tensor MultiScaleAttentionImpl::forward_from_qkv(const at::Tensor& qkv_4d) {
 
   at::Tensor out = ScaledDotProductAttention(
       q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2));
-  out = out.transpose(1, 2).reshape({b, h, w, -1});
-  return ApplyLinear(proj, out);
+  return out.transpose(1, 2).reshape({b, h, w, -1});
 }
 
 // ---------------------------------------------------------------------------
@@ -112,19 +115,21 @@ at::Tensor MultiScaleBlockImpl::forward(const at::Tensor& x_in) {
     pad_hw = {h + (window_size - h % window_size) % window_size,
               w + (window_size - w % window_size) % window_size};
   }
+  // attn's qkv layer on the windows. Where they pad x it multiplies the
+  // unpadded rows only, and attn's proj below projects those only
+  // (PartitionedLinear: the reference projects the padded windows).
   at::Tensor x;
   if (options_.dim != options_.dim_out) {
-    // The normalised x feeds proj too: the ops one by one.
+    // The normalised x feeds proj too: the norm on its own.
     x = norm1->forward(x_in);
     shortcut = pool(ApplyLinear(proj, x));
-    if (window_size > 0) x = WindowPartition(x, window_size).first;
-    x = attn->forward(x);
+    x = PartitionedLinear(x, attn->qkv, window_size);
   } else {
     // norm1, the window partition and attn's qkv layer (one node in CPU
     // training: backbones/utils.h).
-    x = attn->forward_from_qkv(
-        NormPartitionLinear(x_in, norm1, attn->qkv, window_size));
+    x = NormPartitionLinear(x_in, norm1, attn->qkv, window_size);
   }
+  x = attn->attend(x);
   if (options_.q_stride.has_value() && options_.window_size > 0) {
     // Q pooling shrank the windows: unpartition with the pooled window over
     // the (pooled) shortcut's size.
@@ -136,8 +141,9 @@ at::Tensor MultiScaleBlockImpl::forward(const at::Tensor& x_in) {
     pad_hw = {h + pad_h, w + pad_w};
   }
   if (options_.window_size > 0) {
-    x = WindowUnpartition(x, window_size, pad_hw, {h, w});
+    x = UnpartitionRows(x, window_size, pad_hw, {h, w});
   }
+  x = ApplyLinear(attn->proj, x);
 
   x = shortcut + drop_path->forward(x);
   // norm2 and the MLP's first layer as one node too.

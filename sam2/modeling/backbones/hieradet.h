@@ -48,6 +48,9 @@ class MultiScaleAttentionImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x);
   // The same from qkv(x) [B, H, W, 3 * dim_out] (computed by the caller).
   at::Tensor forward_from_qkv(const at::Tensor& qkv_out);
+  // The attention before `proj`: qkv(x) -> [B, H', W', dim_out] (any
+  // strides), for callers that project fewer rows (the unpadded ones).
+  at::Tensor attend(const at::Tensor& qkv_out);
 
   const MultiScaleAttentionOptions& options() const { return options_; }
   torch::nn::Linear qkv{nullptr};

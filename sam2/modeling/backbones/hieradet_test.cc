@@ -81,6 +81,79 @@ TEST(NormPartitionLinear, FusedNodeMatchesOpByOpAutograd) {
   }
 }
 
+// Where the windows pad x, the layer multiplies x's own rows and the padding
+// rows are its bias: the values and gradients of the layer on the padded
+// windows (the reference's ops) to float rounding, on each path: without
+// gradients, the CPU float node, and the differentiable ops (double here,
+// CUDA in training).
+TEST(PartitionedLinear, PaddingRowsAreTheBiasAndGradientsMatchTheOps) {
+  at::manual_seed(9);
+  for (at::ScalarType dtype : {at::kFloat, at::kDouble}) {
+    for (int64_t window_size : {4, 5, 12}) {  // on 10x11: all pad
+      torch::nn::Linear linear(6, 9);
+      linear->to(dtype);
+      const at::Tensor x0 = at::randn({2, 10, 11, 6}, dtype);
+      at::Tensor plain;
+      {
+        at::NoGradGuard no_grad;
+        plain = PartitionedLinear(x0, linear, window_size);
+      }
+      at::Tensor x1 = x0.clone().requires_grad_();
+      const at::Tensor out = PartitionedLinear(x1, linear, window_size);
+      ASSERT_TRUE(at::equal(out, plain)) << window_size;
+
+      at::Tensor x2 = x0.clone().requires_grad_();
+      const at::Tensor w = linear->weight.detach().clone().requires_grad_();
+      const at::Tensor b = linear->bias.detach().clone().requires_grad_();
+      const at::Tensor ops =
+          at::linear(WindowPartition(x2, window_size).first, w, b);
+      ASSERT_EQ(out.sizes(), ops.sizes());
+      EXPECT_TRUE(at::allclose(out, ops, 1e-6, 1e-7)) << window_size;
+      // The padding: the bias exactly.
+      const at::Tensor is_padding =
+          WindowPartition(at::ones({2, 10, 11, 1}), window_size).first == 0;
+      const at::Tensor bias = linear->bias.detach().expand_as(out);
+      EXPECT_TRUE(at::equal(out.detach().masked_select(is_padding),
+                            bias.masked_select(is_padding)))
+          << window_size;
+      const at::Tensor g = at::randn(out.sizes(), dtype);
+      out.backward(g);
+      ops.backward(g);
+      // Sums over fewer rows: rounding relative to the gradient's scale.
+      const auto close = [](const at::Tensor& a, const at::Tensor& b) {
+        return at::allclose(a, b, 1e-5, 1e-6 * b.abs().max().item<double>());
+      };
+      EXPECT_TRUE(close(x1.grad(), x2.grad())) << window_size;
+      EXPECT_TRUE(close(linear->weight.grad(), w.grad())) << window_size;
+      EXPECT_TRUE(close(linear->bias.grad(), b.grad())) << window_size;
+    }
+  }
+}
+
+// UnpartitionRows is WindowUnpartition made contiguous, with its adjoint.
+TEST(UnpartitionRows, IsWindowUnpartitionWithItsGradient) {
+  at::manual_seed(10);
+  for (int64_t window_size : {4, 5, 11, 13}) {
+    auto [windows0, pad_hw] =
+        WindowPartition(at::randn({2, 10, 11, 3}), window_size);
+    // A strided view, as attention outputs are.
+    const at::Tensor base =
+        at::randn({windows0.size(0), window_size, window_size, 6});
+    at::Tensor w1 = base.clone().requires_grad_();
+    at::Tensor w2 = base.clone().requires_grad_();
+    const at::Tensor rows =
+        UnpartitionRows(w1.slice(3, 0, 6, 2), window_size, pad_hw, {10, 11});
+    const at::Tensor ops =
+        WindowUnpartition(w2.slice(3, 0, 6, 2), window_size, pad_hw, {10, 11});
+    EXPECT_TRUE(rows.is_contiguous());
+    ASSERT_TRUE(at::equal(rows, ops)) << window_size;
+    const at::Tensor g = at::randn(rows.sizes());
+    rows.backward(g);
+    ops.backward(g);
+    EXPECT_TRUE(at::equal(w1.grad(), w2.grad())) << window_size;
+  }
+}
+
 // A block's output is the same with and without gradients (fused nodes or
 // not), windows padded or not.
 TEST(MultiScaleBlock, FusedTrainingForwardIsBitwiseTheEvalForward) {

@@ -6,14 +6,165 @@
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include <tuple>
+#include <vector>
+
+#include "sam2/modeling/sam2_utils.h"
 
 namespace sam2::modeling {
 namespace {
 
-// The plain ops, also the forward of the node below.
+// The plain ops, also the forward of the node below where the windows don't
+// pad x.
 at::Tensor NormedRows(const at::Tensor& normed, int64_t window_size) {
   return window_size > 0 ? WindowPartition(normed, window_size).first : normed;
 }
+
+bool WindowsPad(const at::Tensor& x, int64_t window_size) {
+  return window_size > 0 &&
+         (x.size(1) % window_size != 0 || x.size(2) % window_size != 0);
+}
+
+// Calls copy(image_part, windows_part) for the rectangles in which an image
+// [B, H, W, C] lies in its windows [B * nH * nW, ws, ws, C] (any strides):
+// the whole windows, the last, partial row and column of windows, and their
+// corner, each seen as a [B, n rows of windows, rows, n columns, columns, C]
+// view of both. Up to four strided copies instead of a gather of rows.
+template <typename CopyFn>
+void ForEachWindowRegion(const at::Tensor& image, const at::Tensor& windows,
+                         int64_t window_size, CopyFn&& copy) {
+  const int64_t b = image.size(0), h = image.size(1), w = image.size(2),
+                c = image.size(3);
+  const int64_t ws = window_size;
+  const int64_t nh = (h + ws - 1) / ws, nw = (w + ws - 1) / ws;
+  const at::Tensor windows_6d = windows.view({b, nh, nw, ws, ws, c});
+  struct Span {
+    int64_t first_window, windows, size, image_start;
+  };
+  const auto spans = [ws](int64_t n) {
+    std::vector<Span> spans;
+    if (n / ws > 0) spans.push_back({0, n / ws, ws, 0});
+    if (n % ws > 0) spans.push_back({n / ws, 1, n % ws, n / ws * ws});
+    return spans;
+  };
+  for (const Span& rows : spans(h)) {
+    for (const Span& cols : spans(w)) {
+      const at::Tensor image_part =
+          image
+              .slice(1, rows.image_start,
+                     rows.image_start + rows.windows * rows.size)
+              .slice(2, cols.image_start,
+                     cols.image_start + cols.windows * cols.size)
+              .view({b, rows.windows, rows.size, cols.windows, cols.size, c});
+      const at::Tensor windows_part =
+          windows_6d
+              .slice(1, rows.first_window, rows.first_window + rows.windows)
+              .slice(2, cols.first_window, cols.first_window + cols.windows)
+              .slice(3, 0, rows.size)
+              .slice(4, 0, cols.size)
+              .permute({0, 1, 3, 2, 4, 5});
+      copy(image_part, windows_part);
+    }
+  }
+}
+
+// x [B, H, W, C] -> its windows [B * nH * nW, ws, ws, C], the padding rows
+// `fill` [C] (zeros where undefined). No autograd.
+at::Tensor ScatterToWindows(const at::Tensor& x, int64_t window_size,
+                            const at::Tensor& fill) {
+  const int64_t ws = window_size;
+  const int64_t nh = (x.size(1) + ws - 1) / ws, nw = (x.size(2) + ws - 1) / ws;
+  at::Tensor windows =
+      at::empty({x.size(0) * nh * nw, ws, ws, x.size(3)}, x.options());
+  if (fill.defined()) {
+    windows.copy_(fill.expand(windows.sizes()));
+  } else {
+    windows.zero_();
+  }
+  ForEachWindowRegion(
+      x, windows, ws,
+      [](const at::Tensor& image, const at::Tensor& win) { win.copy_(image); });
+  return windows;
+}
+
+// Windows -> the [B, H, W, C] image they hold, contiguous. No autograd.
+at::Tensor GatherFromWindows(const at::Tensor& windows, int64_t window_size,
+                             int64_t b, int64_t h, int64_t w) {
+  at::Tensor image = at::empty({b, h, w, windows.size(3)}, windows.options());
+  ForEachWindowRegion(
+      image, windows, window_size,
+      [](const at::Tensor& img, const at::Tensor& win) { img.copy_(win); });
+  return image;
+}
+
+// The gradients of windows = ScatterToWindows(linear(rows), ws, bias) for
+// rows [B, H, W, C] (the padding rows are the bias, so the bias gradient
+// sums all window rows, the reference's sum over its padded product).
+struct LinearGrads {
+  at::Tensor rows, weight, bias;
+};
+LinearGrads PartitionedLinearBackward(const at::Tensor& grad_windows,
+                                      const at::Tensor& rows,
+                                      const at::Tensor& weight,
+                                      int64_t window_size, bool need_rows,
+                                      bool need_weight, bool need_bias) {
+  const int64_t out = weight.size(0), channels = rows.size(-1);
+  LinearGrads grads;
+  if (need_bias) grads.bias = grad_windows.reshape({-1, out}).sum(0);
+  const at::Tensor grad_out =
+      GatherFromWindows(grad_windows, window_size, rows.size(0), rows.size(1),
+                        rows.size(2))
+          .view({-1, out});
+  if (need_weight) {
+    grads.weight = grad_out.t().mm(rows.reshape({-1, channels}));
+  }
+  if (need_rows) grads.rows = grad_out.mm(weight).view(rows.sizes());
+  return grads;
+}
+
+// PartitionedLinear in CPU float training where the windows pad x: keeps x.
+class PartitionedLinearFunction
+    : public torch::autograd::Function<PartitionedLinearFunction> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx,
+                            const at::Tensor& x, const at::Tensor& weight,
+                            const at::Tensor& bias, int64_t window_size) {
+    ctx->save_for_backward({x, weight});
+    ctx->saved_data["window_size"] = window_size;
+    return ScatterToWindows(at::linear(x, weight, bias), window_size, bias);
+  }
+
+  static torch::autograd::variable_list backward(
+      torch::autograd::AutogradContext* ctx,
+      torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const LinearGrads g = PartitionedLinearBackward(
+        grads[0], saved[0], saved[1], ctx->saved_data["window_size"].toInt(),
+        ctx->needs_input_grad(0), ctx->needs_input_grad(1),
+        ctx->needs_input_grad(2));
+    return {g.rows, g.weight, g.bias, at::Tensor()};
+  }
+};
+
+// UnpartitionRows with autograd: its adjoint puts the gradient back into
+// the windows, zeros in the padding.
+class UnpartitionRowsFunction
+    : public torch::autograd::Function<UnpartitionRowsFunction> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx,
+                            const at::Tensor& windows, int64_t window_size,
+                            int64_t b, int64_t h, int64_t w) {
+    ctx->saved_data["window_size"] = window_size;
+    return GatherFromWindows(windows, window_size, b, h, w);
+  }
+
+  static torch::autograd::variable_list backward(
+      torch::autograd::AutogradContext* ctx,
+      torch::autograd::variable_list grads) {
+    return {ScatterToWindows(grads[0], ctx->saved_data["window_size"].toInt(),
+                             at::Tensor()),
+            at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
 
 class NormPartitionLinearFunction
     : public torch::autograd::Function<NormPartitionLinearFunction> {
@@ -28,6 +179,10 @@ class NormPartitionLinearFunction
     ctx->save_for_backward({x, mean, rstd, norm_weight, norm_bias, weight});
     ctx->saved_data["eps"] = eps;
     ctx->saved_data["window_size"] = window_size;
+    if (WindowsPad(x, window_size)) {
+      return ScatterToWindows(at::linear(normed, weight, bias), window_size,
+                              bias);
+    }
     return at::linear(NormedRows(normed, window_size), weight, bias);
   }
 
@@ -43,41 +198,49 @@ class NormPartitionLinearFunction
     const at::Tensor& weight = saved[5];
     const int64_t channels = x.size(-1);
     const int64_t window_size = ctx->saved_data["window_size"].toInt();
-    const at::Tensor grad = grads[0].reshape({-1, weight.size(0)});
     // The same kernel on the same input: bitwise the forward's rows.
-    const at::Tensor rows = NormedRows(
-        std::get<0>(at::native_layer_norm(x, {channels}, norm_weight,
-                                          norm_bias,
-                                          ctx->saved_data["eps"].toDouble())),
-        window_size);
+    const at::Tensor normed =
+        std::get<0>(at::native_layer_norm(x, {channels}, norm_weight, norm_bias,
+                                          ctx->saved_data["eps"].toDouble()));
     // needs_input_grad counts the tensor arguments only: x, norm_weight,
     // norm_bias, weight, bias.
-    at::Tensor grad_weight, grad_bias;
-    if (ctx->needs_input_grad(3)) {
-      grad_weight = grad.t().mm(rows.reshape({-1, channels}));
+    const bool need_normed = ctx->needs_input_grad(0) ||
+                             ctx->needs_input_grad(1) ||
+                             ctx->needs_input_grad(2);
+    at::Tensor grad_weight, grad_bias, grad_normed;
+    if (WindowsPad(x, window_size)) {
+      LinearGrads g = PartitionedLinearBackward(
+          grads[0], normed, weight, window_size, need_normed,
+          ctx->needs_input_grad(3), ctx->needs_input_grad(4));
+      grad_weight = g.weight;
+      grad_bias = g.bias;
+      grad_normed = g.rows;
+    } else {
+      const at::Tensor grad = grads[0].reshape({-1, weight.size(0)});
+      const at::Tensor rows = NormedRows(normed, window_size);
+      if (ctx->needs_input_grad(3)) {
+        grad_weight = grad.t().mm(rows.reshape({-1, channels}));
+      }
+      if (ctx->needs_input_grad(4)) grad_bias = grad.sum(0);
+      if (need_normed) grad_normed = grad.mm(weight).view(rows.sizes());
     }
-    if (ctx->needs_input_grad(4)) grad_bias = grad.sum(0);
     at::Tensor grad_x, grad_norm_weight, grad_norm_bias;
-    if (ctx->needs_input_grad(0) || ctx->needs_input_grad(1) ||
-        ctx->needs_input_grad(2)) {
-      at::Tensor grad_normed = grad.mm(weight).view(rows.sizes());
-      if (window_size > 0) {
-        // The partition's adjoint: windows back in place, padding dropped.
+    if (need_normed) {
+      if (window_size > 0 && !WindowsPad(x, window_size)) {
+        // The partition's adjoint: windows back in place.
         const int64_t h = x.size(1), w = x.size(2);
-        const int64_t pad_h = (window_size - h % window_size) % window_size;
-        const int64_t pad_w = (window_size - w % window_size) % window_size;
-        grad_normed = WindowUnpartition(grad_normed, window_size,
-                                        {h + pad_h, w + pad_w}, {h, w});
+        grad_normed =
+            WindowUnpartition(grad_normed, window_size, {h, w}, {h, w});
       }
       std::tie(grad_x, grad_norm_weight, grad_norm_bias) =
           at::native_layer_norm_backward(
-              grad_normed.contiguous(), x, {channels}, mean, rstd,
-              norm_weight, norm_bias,
+              grad_normed.contiguous(), x, {channels}, mean, rstd, norm_weight,
+              norm_bias,
               {ctx->needs_input_grad(0), ctx->needs_input_grad(1),
                ctx->needs_input_grad(2)});
     }
-    return {grad_x,       grad_norm_weight, grad_norm_bias, at::Tensor(),
-            grad_weight,  grad_bias,        at::Tensor()};
+    return {grad_x,      grad_norm_weight, grad_norm_bias, at::Tensor(),
+            grad_weight, grad_bias,        at::Tensor()};
   }
 };
 
@@ -91,13 +254,55 @@ at::Tensor NormPartitionLinear(const at::Tensor& x,
   const bool fuse = x.is_cpu() && torch::autograd::GradMode::is_enabled() &&
                     x.dim() == 4 && o.normalized_shape().size() == 1 &&
                     o.elementwise_affine() && linear->bias.defined();
-  if (!fuse) {
-    return linear.ptr()->forward(
-        NormedRows(norm.ptr()->forward(x), window_size));
-  }
+  if (!fuse)
+    return PartitionedLinear(norm.ptr()->forward(x), linear, window_size);
   return NormPartitionLinearFunction::apply(x, norm->weight, norm->bias,
                                             o.eps(), linear->weight,
                                             linear->bias, window_size);
+}
+
+at::Tensor PartitionedLinear(const at::Tensor& x,
+                             const torch::nn::Linear& linear,
+                             int64_t window_size) {
+  if (!WindowsPad(x, window_size)) {
+    return ApplyLinear(linear, NormedRows(x, window_size));
+  }
+  const at::Tensor& weight = linear->weight;
+  const at::Tensor& bias = linear->bias;
+  if (!torch::autograd::GradMode::is_enabled() ||
+      !(x.requires_grad() || weight.requires_grad() ||
+        (bias.defined() && bias.requires_grad()))) {
+    return ScatterToWindows(at::linear(x, weight, bias), window_size, bias);
+  }
+  if (x.is_cpu() && x.scalar_type() == at::kFloat &&
+      weight.scalar_type() == at::kFloat && bias.defined()) {
+    return PartitionedLinearFunction::apply(x, weight, bias, window_size);
+  }
+  // Elsewhere (CUDA, where autocast casts per op) the same values from
+  // differentiable ops: the product's windows padded with zeros, plus the
+  // bias where they pad (0 * bias elsewhere leaves the product as it is).
+  at::Tensor windows =
+      WindowPartition(at::linear(x, weight, bias), window_size).first;
+  if (!bias.defined()) return windows;
+  const at::Tensor padding =
+      1 - WindowPartition(
+              at::ones({x.size(0), x.size(1), x.size(2), 1}, windows.options()),
+              window_size)
+              .first;
+  return windows + padding * bias;
+}
+
+at::Tensor UnpartitionRows(const at::Tensor& windows, int64_t window_size,
+                           std::array<int64_t, 2> pad_hw,
+                           std::array<int64_t, 2> hw) {
+  const int64_t b =
+      windows.size(0) / (pad_hw[0] / window_size * (pad_hw[1] / window_size));
+  TORCH_CHECK(windows.dim() == 4 && windows.size(1) == window_size &&
+                  windows.size(2) == window_size &&
+                  pad_hw[0] % window_size == 0 && pad_hw[1] % window_size == 0,
+              "UnpartitionRows: windows of ", window_size, " over ", pad_hw[0],
+              "x", pad_hw[1], " expected");
+  return UnpartitionRowsFunction::apply(windows, window_size, b, hw[0], hw[1]);
 }
 
 std::pair<at::Tensor, std::array<int64_t, 2>> WindowPartition(

@@ -27,13 +27,36 @@ at::Tensor WindowUnpartition(const at::Tensor& windows, int64_t window_size,
                              std::array<int64_t, 2> pad_hw,
                              std::array<int64_t, 2> hw);
 
+// linear(window_partition(x)) for x [B, H, W, C]: the windows
+// [B * nH * nW, ws, ws, out] of the layer's output. Where the windows pad x,
+// the layer runs on x's own rows only and the padding rows are its bias
+// (what the layer gives for the zero rows the reference pads with): in
+// SAM 2's Hiera at 256 px the windows of 14 hold a 16 x 16 map, so the
+// reference multiplies three rows for each real one. Differs from the
+// reference on purpose: the padding rows are the bias exactly, the others
+// are the layer's product on fewer rows (float rounding of the GEMM only).
+// In CPU float training one autograd node; the bias gradient sums all
+// window rows, as the reference's does. window_size 0: the plain layer.
+at::Tensor PartitionedLinear(const at::Tensor& x,
+                             const torch::nn::Linear& linear,
+                             int64_t window_size);
+
+// Windows [B * nH * nW, ws, ws, C] (any strides) -> x [B, H, W, C],
+// contiguous, dropping the padding: WindowUnpartition's values with one
+// copy (the unpadded rows only), differentiable.
+at::Tensor UnpartitionRows(const at::Tensor& windows, int64_t window_size,
+                           std::array<int64_t, 2> pad_hw,
+                           std::array<int64_t, 2> hw);
+
 // linear(window_partition(layer_norm(x))) (window_size 0: no partition) for
 // x [B, H, W, C], the norm over C: in CPU training one autograd node that
 // keeps x and the norm's statistics (x is what the norm keeps anyway) instead
 // of the normalised, partitioned copy that the linear layer would keep, and
-// recomputes it in the backward pass. Values bitwise those of the ops one by
-// one; gradients autograd's formulas (the layer norm's backward kernel),
-// equal to float rounding. Elsewhere (CUDA, no gradients) the plain ops.
+// recomputes it in the backward pass. Where the windows pad x, the layer runs
+// on the unpadded rows as in PartitionedLinear; elsewhere the values are
+// bitwise those of the ops one by one. Gradients: autograd's formulas (the
+// layer norm's backward kernel), equal to float rounding. Elsewhere (CUDA,
+// no gradients) the ops, with PartitionedLinear's rows.
 at::Tensor NormPartitionLinear(const at::Tensor& x,
                                const torch::nn::LayerNorm& norm,
                                const torch::nn::Linear& linear,
