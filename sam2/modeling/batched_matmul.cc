@@ -76,9 +76,10 @@ std::vector<int64_t> MatrixOffsets(const at::Tensor& t) {
 
 // out[i] = a[i] @ b[i] for a [..., m, k], b [..., k, n] with the same
 // leading dimensions (any strides: the matrices are addressed where they
-// are, so head-split and transposed views need no copy); `out` contiguous
-// [..., m, n]. Returns false where LibTorch would not reach sgemm with these
-// arguments either (then the caller uses at::matmul).
+// are, so head-split and transposed views need no copy); `out` [..., m, n]
+// with unit column stride (its matrices wherever they lie too). Returns
+// false where LibTorch would not reach sgemm with these arguments either
+// (then the caller uses at::matmul).
 bool GemmBatch(const at::Tensor& a_in, const at::Tensor& b_in,
                at::Tensor& out) {
   const int64_t m = a_in.size(-2), k = a_in.size(-1), n = b_in.size(-1);
@@ -93,7 +94,8 @@ bool GemmBatch(const at::Tensor& a_in, const at::Tensor& b_in,
   const at::Tensor a = op_a.copy ? a_in.contiguous() : a_in;
   // LibTorch's normalize_last_dims for size-1 dimensions.
   int64_t ld_b = op_b.ld, ld_a = op_a.ld;
-  const int64_t ld_c = n;
+  if (out.stride(-1) != 1) return false;
+  const int64_t ld_c = m == 1 ? n : out.stride(-2);
   if (op_b.trans != 'n') {
     if (n == 1) ld_b = k;
   } else if (k == 1) {
@@ -116,8 +118,8 @@ bool GemmBatch(const at::Tensor& a_in, const at::Tensor& b_in,
   float* c_data = out.data_ptr<float>();
   const std::vector<int64_t> a_offsets = MatrixOffsets(a);
   const std::vector<int64_t> b_offsets = MatrixOffsets(b);
+  const std::vector<int64_t> c_offsets = MatrixOffsets(out);
   const int64_t batch = static_cast<int64_t>(a_offsets.size());
-  const int64_t c_step = m * n;
   const int gm = n, gn = m, gk = k;
   const int lda = ld_b, ldb = ld_a, ldc = ld_c;
   const char ta = op_b.trans, tb = op_a.trans;
@@ -125,7 +127,7 @@ bool GemmBatch(const at::Tensor& a_in, const at::Tensor& b_in,
   const auto multiply = [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       sgemm(&ta, &tb, &gm, &gn, &gk, &one, b_data + b_offsets[i], &lda,
-            a_data + a_offsets[i], &ldb, &zero, c_data + i * c_step, &ldc);
+            a_data + a_offsets[i], &ldb, &zero, c_data + c_offsets[i], &ldc);
     }
   };
   // Large products: one at a time, each on BLAS's threads. Small ones: the
@@ -182,6 +184,19 @@ bool HasBatchedMatmulKernel() { return Sgemm() != nullptr; }
 at::Tensor BatchedMatmulNoGrad(const at::Tensor& a, const at::Tensor& b) {
   if (!HasBatchedMatmulKernel()) return at::matmul(a, b);
   return Bmm(a, b);
+}
+
+at::Tensor BatchedMatmulNoGradTokensMajor(const at::Tensor& a,
+                                          const at::Tensor& b) {
+  TORCH_CHECK(a.dim() == 4 && b.dim() == 4,
+              "BatchedMatmulNoGradTokensMajor: 4-D operands expected");
+  at::Tensor out =
+      at::empty({a.size(0), a.size(2), a.size(1), b.size(3)}, a.options())
+          .transpose(1, 2);
+  if (!HasBatchedMatmulKernel() || !GemmBatch(a, b, out)) {
+    out.copy_(at::matmul(a, b));
+  }
+  return out;
 }
 
 at::Tensor BatchedMatmul(const at::Tensor& a, const at::Tensor& b) {

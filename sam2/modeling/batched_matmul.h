@@ -30,6 +30,14 @@ at::Tensor BatchedMatmul(const at::Tensor& a, const at::Tensor& b);
 // numbers (for nodes that compute their own backward pass).
 at::Tensor BatchedMatmulNoGrad(const at::Tensor& a, const at::Tensor& b);
 
+// BatchedMatmulNoGrad of [B, h, m, k] and [B, h, k, n] whose result lies in
+// memory as [B, m, h, n] (returned as its [B, h, m, n] view): attention's
+// output in the layout its heads are recombined from, so that
+// out.transpose(1, 2).reshape({B, m, h * n}) is a view, not a copy. The
+// same numbers (only where the products are written differs).
+at::Tensor BatchedMatmulNoGradTokensMajor(const at::Tensor& a,
+                                          const at::Tensor& b);
+
 // Whether BatchedMatmul has its own path here (a CPU BLAS was found).
 bool HasBatchedMatmulKernel();
 

@@ -68,6 +68,23 @@ TEST(BatchedMatmulTest, BitwiseEqualToMatmulForwardAndBackward) {
   }
 }
 
+// The tokens-major result is the same product written as [B, m, h, n],
+// on the batched path, the large one-at-a-time path and the tiny fallback.
+TEST(BatchedMatmulTest, TokensMajorResultIsTheProductInAnotherLayout) {
+  at::set_num_threads(2);
+  for (const auto& shapes : std::vector<std::vector<std::vector<int64_t>>>{
+           {{2, 8, 196, 196}, {2, 8, 196, 56}},
+           {{1, 2, 300, 300}, {1, 2, 300, 70}},
+           {{2, 3, 4, 5}, {2, 3, 5, 6}}}) {
+    at::manual_seed(3);
+    const at::Tensor a = at::randn(shapes[0]);
+    const at::Tensor b = SplitHeads(shapes[1]);
+    const at::Tensor out = BatchedMatmulNoGradTokensMajor(a, b);
+    EXPECT_TRUE(out.transpose(1, 2).is_contiguous()) << shapes[0];
+    EXPECT_TRUE(at::equal(out, at::matmul(a, b))) << shapes[0];
+  }
+}
+
 TEST(BatchedMatmulTest, OtherShapesFallBackToMatmul) {
   // Broadcast batch dims and 2-D operands are at::matmul's.
   const at::Tensor a = at::randn({2, 3, 4, 5}), b = at::randn({1, 3, 5, 6});

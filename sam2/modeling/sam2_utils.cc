@@ -130,6 +130,9 @@ class AttentionFunction : public torch::autograd::Function<AttentionFunction> {
     }
     ctx->save_for_backward({q, kt, v, keep});
     ctx->saved_data["dropout_p"] = dropout_p;
+    // [B, heads, L, E] written as [B, L, heads, E]: the heads' recombination
+    // that follows every attention is a view then.
+    if (q.dim() == 4) return BatchedMatmulNoGradTokensMajor(attn, v);
     return BatchedMatmulNoGrad(attn, v);
   }
 
