@@ -30,14 +30,14 @@ TEST(BatchedMatmulTest, BitwiseEqualToMatmulForwardAndBackward) {
   ASSERT_TRUE(HasBatchedMatmulKernel()) << "no sgemm_ in the loaded BLAS";
   at::set_num_threads(2);
   const std::vector<Case> cases = {
-      {{2, 8, 7, 16}, {2, 8, 16, 256}, false, false},   // decoder tokens
-      {{2, 8, 256, 16}, {2, 8, 16, 7}, true, false},    // k^T
-      {{4, 64, 64, 16}, {4, 64, 16, 64}, true, false},  // Hiera windows
-      {{4, 64, 64, 64}, {4, 64, 64, 16}, false, true},  // transposed a
-      {{1, 1, 256, 64}, {1, 1, 64, 1792}, true, false}, // memory attention
-      {{3, 300, 70}, {3, 70, 90}, false, false},        // large: BLAS threads
+      {{2, 8, 7, 16}, {2, 8, 16, 256}, false, false},    // decoder tokens
+      {{2, 8, 256, 16}, {2, 8, 16, 7}, true, false},     // k^T
+      {{4, 64, 64, 16}, {4, 64, 16, 64}, true, false},   // Hiera windows
+      {{4, 64, 64, 64}, {4, 64, 64, 16}, false, true},   // transposed a
+      {{1, 1, 256, 64}, {1, 1, 64, 1792}, true, false},  // memory attention
+      {{3, 300, 70}, {3, 70, 90}, false, false},         // large: BLAS threads
       {{5, 1, 40, 30}, {5, 1, 30, 20}, false, false},
-      {{6, 3, 4, 5}, {6, 3, 5, 6}, false, false},       // tiny: at::bmm loop
+      {{6, 3, 4, 5}, {6, 3, 5, 6}, false, false},  // tiny: at::bmm loop
       {{2, 8, 7, 16}, {2, 8, 16, 256}, false, false, true},  // split heads
       {{2, 8, 256, 16}, {2, 8, 16, 7}, true, false, true},   // split k^T
       {{2, 4, 300, 32}, {2, 4, 32, 300}, true, false, true},
@@ -45,17 +45,21 @@ TEST(BatchedMatmulTest, BitwiseEqualToMatmulForwardAndBackward) {
   };
   for (const Case& c : cases) {
     at::manual_seed(7);
-    at::Tensor a0 = c.split_heads ? SplitHeads(c.a_shape) : at::randn(c.a_shape);
+    at::Tensor a0 =
+        c.split_heads ? SplitHeads(c.a_shape) : at::randn(c.a_shape);
     at::Tensor b0 = at::randn(c.b_shape);
     if (c.split_heads) {
       b0 = c.transpose_b ? SplitHeads({c.b_shape[0], c.b_shape[1], c.b_shape[3],
                                        c.b_shape[2]})
                                .transpose(-2, -1)
                          : SplitHeads(c.b_shape);
-    } else if (c.transpose_b) b0 = b0.transpose(-2, -1).contiguous().transpose(-2, -1);
+    } else if (c.transpose_b)
+      b0 = b0.transpose(-2, -1).contiguous().transpose(-2, -1);
     if (c.transpose_a) a0 = a0.transpose(-2, -1).contiguous().transpose(-2, -1);
-    at::Tensor a1 = a0.detach().requires_grad_(), b1 = b0.detach().requires_grad_();
-    at::Tensor a2 = a0.detach().requires_grad_(), b2 = b0.detach().requires_grad_();
+    at::Tensor a1 = a0.detach().requires_grad_(),
+               b1 = b0.detach().requires_grad_();
+    at::Tensor a2 = a0.detach().requires_grad_(),
+               b2 = b0.detach().requires_grad_();
     const at::Tensor ours = BatchedMatmul(a1, b1);
     const at::Tensor theirs = at::matmul(a2, b2);
     ASSERT_EQ(ours.sizes(), theirs.sizes());

@@ -190,6 +190,19 @@ bool UseAttentionNode(const at::Tensor& q, const at::Tensor& k,
 at::Tensor ScaledDotProductAttention(const at::Tensor& q, const at::Tensor& k,
                                      const at::Tensor& v, double dropout_p) {
 #if TORCH_VERSION_MAJOR >= 2
+  if (q.dim() > 4) {
+    // The fused kernels take [B, heads, L, E]: fold the other leading dims
+    // (Hiera's runs of windows) into B.
+    const auto four_d = [](const at::Tensor& t) {
+      return t.reshape({-1, t.size(-3), t.size(-2), t.size(-1)});
+    };
+    std::vector<int64_t> shape(q.sizes().begin(), q.sizes().end());
+    shape.back() = v.size(-1);
+    return at::scaled_dot_product_attention(four_d(q), four_d(k), four_d(v),
+                                            /*attn_mask=*/{}, dropout_p,
+                                            /*is_causal=*/false)
+        .reshape(shape);
+  }
   return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, dropout_p,
                                           /*is_causal=*/false);
 #else

@@ -144,8 +144,8 @@ TEST(LayerNorm2d, FusedNodeMatchesOpByOpAutograd) {
   const at::Tensor b = ln->bias.detach().clone().requires_grad_();
   const at::Tensor u = x2.mean(1, true);
   const at::Tensor var = (x2 - u).pow(2).mean(1, true);
-  const at::Tensor out = w.view({5, 1, 1}) * ((x2 - u) / at::sqrt(var + 1e-6)) +
-                         b.view({5, 1, 1});
+  const at::Tensor out =
+      w.view({5, 1, 1}) * ((x2 - u) / at::sqrt(var + 1e-6)) + b.view({5, 1, 1});
   out.backward(g);
   EXPECT_TRUE(at::allclose(fused_dx, x2.grad(), 1e-5, 1e-5));
   EXPECT_TRUE(at::allclose(fused_dw, w.grad(), 1e-5, 1e-5));
@@ -176,7 +176,8 @@ TEST(MLP, FusedGeluLinearMatchesOpByOpAutograd) {
   std::vector<at::Tensor> weights, biases;
   at::Tensor out = x2;
   for (size_t i = 0; i < mlp->linears().size(); ++i) {
-    weights.push_back(mlp->linears()[i]->weight.detach().clone().requires_grad_());
+    weights.push_back(
+        mlp->linears()[i]->weight.detach().clone().requires_grad_());
     biases.push_back(mlp->linears()[i]->bias.detach().clone().requires_grad_());
     if (i > 0) out = at::gelu(out);
     out = at::linear(out, weights.back(), biases.back());
@@ -184,10 +185,12 @@ TEST(MLP, FusedGeluLinearMatchesOpByOpAutograd) {
   out.backward(g);
   EXPECT_TRUE(at::allclose(x1.grad(), x2.grad(), 1e-5, 1e-6));
   for (size_t i = 0; i < weights.size(); ++i) {
-    EXPECT_TRUE(at::allclose(mlp->linears()[i]->weight.grad(), weights[i].grad(),
-                             1e-5, 1e-6)) << "layer " << i;
+    EXPECT_TRUE(at::allclose(mlp->linears()[i]->weight.grad(),
+                             weights[i].grad(), 1e-5, 1e-6))
+        << "layer " << i;
     EXPECT_TRUE(at::allclose(mlp->linears()[i]->bias.grad(), biases[i].grad(),
-                             1e-5, 1e-6)) << "layer " << i;
+                             1e-5, 1e-6))
+        << "layer " << i;
   }
 }
 
@@ -212,14 +215,15 @@ TEST(ApplyLinear, OneNodeIsBitwiseTheOpsOneByOne) {
       for (const auto& [name, x0] : inputs) {
         const std::string what = name + (with_bias ? " bias" : " no bias") +
                                  (input_grad ? "" : " no input grad");
-        torch::nn::Linear linear(torch::nn::LinearOptions(12, 7).bias(with_bias));
+        torch::nn::Linear linear(
+            torch::nn::LinearOptions(12, 7).bias(with_bias));
         at::Tensor x1 = x0.clone().requires_grad_(input_grad);
         const at::Tensor fused = ApplyLinear(linear, x1);
         ASSERT_NE(fused.grad_fn(), nullptr);
         const bool one_node = with_bias && name != "3-D transposed";
-        EXPECT_EQ(fused.grad_fn()->name().find("LinearFunction") !=
-                      std::string::npos,
-                  one_node)
+        EXPECT_EQ(
+            fused.grad_fn()->name().find("LinearFunction") != std::string::npos,
+            one_node)
             << what << ": " << fused.grad_fn()->name();
         const at::Tensor g = at::randn(fused.sizes());
         fused.backward(g);
@@ -261,13 +265,15 @@ TEST(ScaledDotProductAttention, RecomputingNodeIsBitwiseTheOpsOneByOne) {
     const at::Tensor k0 = at::randn({2, 2, 500, 16});
     const at::Tensor v0 = at::randn({2, 2, 500, 8});
     const at::Tensor g = at::randn({2, 2, 300, 8});
-    at::Tensor q1 = q0.clone().requires_grad_(), k1 = k0.clone().requires_grad_(),
+    at::Tensor q1 = q0.clone().requires_grad_(),
+               k1 = k0.clone().requires_grad_(),
                v1 = v0.clone().requires_grad_();
     at::manual_seed(5);
     const at::Tensor fused = ScaledDotProductAttention(q1, k1, v1, dropout_p);
     fused.backward(g);
 
-    at::Tensor q2 = q0.clone().requires_grad_(), k2 = k0.clone().requires_grad_(),
+    at::Tensor q2 = q0.clone().requires_grad_(),
+               k2 = k0.clone().requires_grad_(),
                v2 = v0.clone().requires_grad_();
     at::manual_seed(5);
     at::Tensor attn = at::softmax(

@@ -67,6 +67,64 @@ at::Tensor MultiScaleAttentionImpl::attend(const at::Tensor& qkv_4d) {
   return out.transpose(1, 2).reshape({b, h, w, -1});
 }
 
+at::Tensor MultiScaleAttentionImpl::attend_windows(
+    const at::Tensor& qkv_windows, int64_t batch,
+    std::array<int64_t, 2> windows_hw, std::array<int64_t, 2> out_hw) {
+  const int64_t bw = qkv_windows.size(0), ws = qkv_windows.size(1);
+  const int64_t nh = windows_hw[0], nw = windows_hw[1];
+  const int64_t heads = options_.num_heads;
+  TORCH_CHECK(qkv_windows.dim() == 4 && qkv_windows.size(2) == ws &&
+                  bw == batch * nh * nw,
+              "attend_windows: ", batch, " x ", nh, " x ", nw,
+              " square windows expected, got ", qkv_windows.sizes());
+  const std::vector<at::Tensor> parts =
+      at::unbind(qkv_windows.reshape({bw, ws * ws, 3, heads, -1}), 2);
+  const int64_t e = parts[0].size(-1);
+  at::Tensor q = parts[0].reshape({bw, ws, ws, heads * e});
+  if (options_.q_stride.has_value()) {
+    q = PoolChannelsLast(q, *options_.q_stride);
+  }
+  const int64_t qws = q.size(1);
+  TORCH_CHECK(
+      (out_hw[0] + qws - 1) / qws == nh && (out_hw[1] + qws - 1) / qws == nw,
+      "attend_windows: ", out_hw[0], "x", out_hw[1], " is not held by ", nh,
+      "x", nw, " windows of ", qws);
+  // [B, nH, nW, rows, cols, heads, E] and [B, nH, nW, heads, L, E].
+  const at::Tensor q7 = q.reshape({batch, nh, nw, qws, qws, heads, e});
+  const auto keys = [&](const at::Tensor& t) {
+    return t.view({batch, nh, nw, ws * ws, heads, e})
+        .permute({0, 1, 2, 4, 3, 5});
+  };
+  const at::Tensor k6 = keys(parts[1]), v6 = keys(parts[2]);
+  // The windows in runs that keep the same rows and columns of queries:
+  // whole windows, the partial last row and column of windows, the corner.
+  std::vector<at::Tensor> row_runs;
+  for (const WindowSpan& r : WindowSpans(out_hw[0], qws)) {
+    std::vector<at::Tensor> runs;
+    for (const WindowSpan& c : WindowSpans(out_hw[1], qws)) {
+      const auto run = [&](const at::Tensor& t) {
+        return t.slice(1, r.first_window, r.first_window + r.windows)
+            .slice(2, c.first_window, c.first_window + c.windows);
+      };
+      const at::Tensor queries = run(q7)
+                                     .slice(3, 0, r.size)
+                                     .slice(4, 0, c.size)
+                                     .permute({0, 1, 2, 5, 3, 4, 6})
+                                     .reshape({batch, r.windows, c.windows,
+                                               heads, r.size * c.size, e});
+      const at::Tensor out =
+          ScaledDotProductAttention(queries, run(k6), run(v6));
+      runs.push_back(
+          out.reshape({batch, r.windows, c.windows, heads, r.size, c.size, e})
+              .permute({0, 1, 4, 2, 5, 3, 6})
+              .reshape(
+                  {batch, r.windows * r.size, c.windows * c.size, heads * e}));
+    }
+    row_runs.push_back(runs.size() == 1 ? runs[0] : at::cat(runs, 2));
+  }
+  return row_runs.size() == 1 ? row_runs[0] : at::cat(row_runs, 1);
+}
+
 // ---------------------------------------------------------------------------
 MultiScaleBlockImpl::MultiScaleBlockImpl(const MultiScaleBlockOptions& options)
     : options_(options) {
@@ -108,16 +166,11 @@ at::Tensor MultiScaleBlockImpl::pool(const at::Tensor& x_bhwc) const {
 
 at::Tensor MultiScaleBlockImpl::forward(const at::Tensor& x_in) {
   at::Tensor shortcut = x_in;  // [B, H, W, C]
-  int64_t window_size = options_.window_size;
-  std::array<int64_t, 2> pad_hw = {0, 0};
-  int64_t h = x_in.size(1), w = x_in.size(2);
-  if (window_size > 0) {
-    pad_hw = {h + (window_size - h % window_size) % window_size,
-              w + (window_size - w % window_size) % window_size};
-  }
+  const int64_t window_size = options_.window_size;
   // attn's qkv layer on the windows. Where they pad x it multiplies the
-  // unpadded rows only, and attn's proj below projects those only
-  // (PartitionedLinear: the reference projects the padded windows).
+  // unpadded rows only (PartitionedLinear), the padding's queries are not
+  // attended and attn's proj projects the unpadded rows only (the reference
+  // computes all three for the padding too).
   at::Tensor x;
   if (options_.dim != options_.dim_out) {
     // The normalised x feeds proj too: the norm on its own.
@@ -129,19 +182,16 @@ at::Tensor MultiScaleBlockImpl::forward(const at::Tensor& x_in) {
     // training: backbones/utils.h).
     x = NormPartitionLinear(x_in, norm1, attn->qkv, window_size);
   }
-  x = attn->attend(x);
-  if (options_.q_stride.has_value() && options_.window_size > 0) {
-    // Q pooling shrank the windows: unpartition with the pooled window over
-    // the (pooled) shortcut's size.
-    window_size = options_.window_size / (*options_.q_stride)[0];
-    h = shortcut.size(1);
-    w = shortcut.size(2);
-    const int64_t pad_h = (window_size - h % window_size) % window_size;
-    const int64_t pad_w = (window_size - w % window_size) % window_size;
-    pad_hw = {h + pad_h, w + pad_w};
-  }
-  if (options_.window_size > 0) {
-    x = UnpartitionRows(x, window_size, pad_hw, {h, w});
+  if (window_size > 0) {
+    // Over the (q-pooled) shortcut's size.
+    const auto windows = [window_size](int64_t n) {
+      return (n + window_size - 1) / window_size;
+    };
+    x = attn->attend_windows(x, x_in.size(0),
+                             {windows(x_in.size(1)), windows(x_in.size(2))},
+                             {shortcut.size(1), shortcut.size(2)});
+  } else {
+    x = attn->attend(x);
   }
   x = ApplyLinear(attn->proj, x);
 

@@ -49,8 +49,19 @@ class MultiScaleAttentionImpl : public torch::nn::Module {
   // The same from qkv(x) [B, H, W, 3 * dim_out] (computed by the caller).
   at::Tensor forward_from_qkv(const at::Tensor& qkv_out);
   // The attention before `proj`: qkv(x) -> [B, H', W', dim_out] (any
-  // strides), for callers that project fewer rows (the unpadded ones).
+  // strides).
   at::Tensor attend(const at::Tensor& qkv_out);
+  // The same for qkv(x) in windows [B * nH * nW, ws, ws, 3 * dim_out] of an
+  // x [B, H, W, dim] (windows_hw = {nH, nW}): each window attends on its own,
+  // and the result is the image [B, H', W', dim_out] (contiguous) that the
+  // windows hold, the padding dropped (out_hw = {H', W'}: H x W, or the
+  // q-pooled size). Only the queries that are kept are attended: the
+  // reference attends the padding's queries too and then drops their rows.
+  // Differs from the reference in that only (each kept row has the numbers
+  // of the reference's row, to the GEMM's float rounding).
+  at::Tensor attend_windows(const at::Tensor& qkv_windows, int64_t batch,
+                            std::array<int64_t, 2> windows_hw,
+                            std::array<int64_t, 2> out_hw);
 
   const MultiScaleAttentionOptions& options() const { return options_; }
   torch::nn::Linear qkv{nullptr};

@@ -130,27 +130,63 @@ TEST(PartitionedLinear, PaddingRowsAreTheBiasAndGradientsMatchTheOps) {
   }
 }
 
-// UnpartitionRows is WindowUnpartition made contiguous, with its adjoint.
-TEST(UnpartitionRows, IsWindowUnpartitionWithItsGradient) {
-  at::manual_seed(10);
-  for (int64_t window_size : {4, 5, 11, 13}) {
-    auto [windows0, pad_hw] =
-        WindowPartition(at::randn({2, 10, 11, 3}), window_size);
-    // A strided view, as attention outputs are.
-    const at::Tensor base =
-        at::randn({windows0.size(0), window_size, window_size, 6});
-    at::Tensor w1 = base.clone().requires_grad_();
-    at::Tensor w2 = base.clone().requires_grad_();
-    const at::Tensor rows =
-        UnpartitionRows(w1.slice(3, 0, 6, 2), window_size, pad_hw, {10, 11});
-    const at::Tensor ops =
-        WindowUnpartition(w2.slice(3, 0, 6, 2), window_size, pad_hw, {10, 11});
-    EXPECT_TRUE(rows.is_contiguous());
-    ASSERT_TRUE(at::equal(rows, ops)) << window_size;
-    const at::Tensor g = at::randn(rows.sizes());
-    rows.backward(g);
-    ops.backward(g);
-    EXPECT_TRUE(at::equal(w1.grad(), w2.grad())) << window_size;
+// attend_windows attends the kept queries only: the reference's attention on
+// all windows (padding included), unpartitioned and cropped, to float
+// rounding, values and gradients; with and without q pooling, including
+// Hiera-L's windows of 7 pooled to 3 (a row of each window dropped).
+TEST(AttendWindows, KeptQueriesMatchAttendingAllWindows) {
+  struct Case {
+    int64_t h, w, window;
+    bool pool;
+  };
+  for (const Case& c : std::vector<Case>{{16, 16, 14, false},
+                                         {10, 11, 4, false},
+                                         {16, 16, 8, false},
+                                         {16, 16, 7, true},
+                                         {10, 10, 4, true}}) {
+    at::manual_seed(12);
+    MultiScaleAttentionOptions options;
+    options.dim = 8;
+    options.dim_out = 8;
+    options.num_heads = 2;
+    if (c.pool) options.q_stride = std::array<int64_t, 2>{2, 2};
+    MultiScaleAttention attn(options);
+    // 8 images: whole windows of 14 go through the attention node.
+    const int64_t batch = 8;
+    const at::Tensor x0 = at::randn({batch, c.h, c.w, 8});
+    at::Tensor x1 = x0.clone().requires_grad_();
+    at::Tensor x2 = x0.clone().requires_grad_();
+    const int64_t windows_h = (c.h + c.window - 1) / c.window;
+    const int64_t windows_w = (c.w + c.window - 1) / c.window;
+    const int64_t out_h = c.pool ? c.h / 2 : c.h,
+                  out_w = c.pool ? c.w / 2 : c.w;
+    const at::Tensor ours =
+        attn->attend_windows(PartitionedLinear(x1, attn->qkv, c.window), batch,
+                             {windows_h, windows_w}, {out_h, out_w});
+    ASSERT_TRUE(ours.is_contiguous());
+
+    const at::Tensor all =
+        attn->attend(at::linear(WindowPartition(x2, c.window).first,
+                                attn->qkv->weight, attn->qkv->bias));
+    const int64_t qws = all.size(1);
+    const at::Tensor reference = WindowUnpartition(
+        all, qws, {windows_h * qws, windows_w * qws}, {out_h, out_w});
+    ASSERT_EQ(ours.sizes(), reference.sizes()) << c.window;
+    EXPECT_TRUE(at::allclose(ours, reference, 1e-5, 1e-6)) << c.window;
+    const at::Tensor g = at::randn(ours.sizes());
+    const auto weight_grad = [&](const at::Tensor& out) {
+      attn->zero_grad();
+      out.backward(g);
+      return attn->qkv->weight.grad().clone();
+    };
+    const at::Tensor ours_w = weight_grad(ours);
+    const at::Tensor reference_w = weight_grad(reference);
+    EXPECT_TRUE(at::allclose(x1.grad(), x2.grad(), 1e-4,
+                             1e-6 * x2.grad().abs().max().item<double>()))
+        << c.window;
+    EXPECT_TRUE(at::allclose(ours_w, reference_w, 1e-4,
+                             1e-6 * reference_w.abs().max().item<double>()))
+        << c.window;
   }
 }
 

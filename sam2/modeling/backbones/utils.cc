@@ -37,17 +37,8 @@ void ForEachWindowRegion(const at::Tensor& image, const at::Tensor& windows,
   const int64_t ws = window_size;
   const int64_t nh = (h + ws - 1) / ws, nw = (w + ws - 1) / ws;
   const at::Tensor windows_6d = windows.view({b, nh, nw, ws, ws, c});
-  struct Span {
-    int64_t first_window, windows, size, image_start;
-  };
-  const auto spans = [ws](int64_t n) {
-    std::vector<Span> spans;
-    if (n / ws > 0) spans.push_back({0, n / ws, ws, 0});
-    if (n % ws > 0) spans.push_back({n / ws, 1, n % ws, n / ws * ws});
-    return spans;
-  };
-  for (const Span& rows : spans(h)) {
-    for (const Span& cols : spans(w)) {
+  for (const WindowSpan& rows : WindowSpans(h, ws)) {
+    for (const WindowSpan& cols : WindowSpans(w, ws)) {
       const at::Tensor image_part =
           image
               .slice(1, rows.image_start,
@@ -142,27 +133,6 @@ class PartitionedLinearFunction
         ctx->needs_input_grad(0), ctx->needs_input_grad(1),
         ctx->needs_input_grad(2));
     return {g.rows, g.weight, g.bias, at::Tensor()};
-  }
-};
-
-// UnpartitionRows with autograd: its adjoint puts the gradient back into
-// the windows, zeros in the padding.
-class UnpartitionRowsFunction
-    : public torch::autograd::Function<UnpartitionRowsFunction> {
- public:
-  static at::Tensor forward(torch::autograd::AutogradContext* ctx,
-                            const at::Tensor& windows, int64_t window_size,
-                            int64_t b, int64_t h, int64_t w) {
-    ctx->saved_data["window_size"] = window_size;
-    return GatherFromWindows(windows, window_size, b, h, w);
-  }
-
-  static torch::autograd::variable_list backward(
-      torch::autograd::AutogradContext* ctx,
-      torch::autograd::variable_list grads) {
-    return {ScatterToWindows(grads[0], ctx->saved_data["window_size"].toInt(),
-                             at::Tensor()),
-            at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -292,17 +262,12 @@ at::Tensor PartitionedLinear(const at::Tensor& x,
   return windows + padding * bias;
 }
 
-at::Tensor UnpartitionRows(const at::Tensor& windows, int64_t window_size,
-                           std::array<int64_t, 2> pad_hw,
-                           std::array<int64_t, 2> hw) {
-  const int64_t b =
-      windows.size(0) / (pad_hw[0] / window_size * (pad_hw[1] / window_size));
-  TORCH_CHECK(windows.dim() == 4 && windows.size(1) == window_size &&
-                  windows.size(2) == window_size &&
-                  pad_hw[0] % window_size == 0 && pad_hw[1] % window_size == 0,
-              "UnpartitionRows: windows of ", window_size, " over ", pad_hw[0],
-              "x", pad_hw[1], " expected");
-  return UnpartitionRowsFunction::apply(windows, window_size, b, hw[0], hw[1]);
+std::vector<WindowSpan> WindowSpans(int64_t size, int64_t window_size) {
+  std::vector<WindowSpan> spans;
+  const int64_t whole = size / window_size, rest = size % window_size;
+  if (whole > 0) spans.push_back({0, whole, window_size, 0});
+  if (rest > 0) spans.push_back({whole, 1, rest, whole * window_size});
+  return spans;
 }
 
 std::pair<at::Tensor, std::array<int64_t, 2>> WindowPartition(

@@ -13,6 +13,7 @@
 #include <array>
 #include <cstdint>
 #include <utility>
+#include <vector>
 
 namespace sam2::modeling {
 
@@ -41,12 +42,15 @@ at::Tensor PartitionedLinear(const at::Tensor& x,
                              const torch::nn::Linear& linear,
                              int64_t window_size);
 
-// Windows [B * nH * nW, ws, ws, C] (any strides) -> x [B, H, W, C],
-// contiguous, dropping the padding: WindowUnpartition's values with one
-// copy (the unpadded rows only), differentiable.
-at::Tensor UnpartitionRows(const at::Tensor& windows, int64_t window_size,
-                           std::array<int64_t, 2> pad_hw,
-                           std::array<int64_t, 2> hw);
+// How `size` rows (or columns) of an image lie in windows of `window_size`:
+// a run of whole windows, then the last window's rows where it is partial.
+struct WindowSpan {
+  int64_t first_window = 0;  // index of the run's first window
+  int64_t windows = 0;       // windows in the run
+  int64_t size = 0;          // rows of the image in each of them
+  int64_t image_start = 0;   // the image row of the run's first row
+};
+std::vector<WindowSpan> WindowSpans(int64_t size, int64_t window_size);
 
 // linear(window_partition(layer_norm(x))) (window_size 0: no partition) for
 // x [B, H, W, C], the norm over C: in CPU training one autograd node that
