@@ -98,22 +98,40 @@ at::Tensor MultiScaleAttentionImpl::attend_windows(
   const at::Tensor k6 = keys(parts[1]), v6 = keys(parts[2]);
   // The windows in runs that keep the same rows and columns of queries:
   // whole windows, the partial last row and column of windows, the corner.
+  // The runs are split off (not sliced): the backward pass then puts their
+  // gradients together in one concatenation, where a slice's backward makes
+  // a zero tensor of the whole input for each run and adds them up.
+  const std::vector<WindowSpan> row_spans = WindowSpans(out_hw[0], qws);
+  const std::vector<WindowSpan> col_spans = WindowSpans(out_hw[1], qws);
+  const auto split_runs = [](const at::Tensor& t, int64_t dim,
+                             const std::vector<WindowSpan>& spans) {
+    std::vector<int64_t> sizes;
+    for (const WindowSpan& span : spans) sizes.push_back(span.windows);
+    return t.split_with_sizes(sizes, dim);
+  };
+  // The first `size` rows (columns) of every window, split off likewise.
+  const auto kept = [](const at::Tensor& t, int64_t dim, int64_t size) {
+    if (size == t.size(dim)) return t;
+    return t.split_with_sizes({size, t.size(dim) - size}, dim)[0];
+  };
+  const std::vector<at::Tensor> q_rows = split_runs(q7, 1, row_spans);
+  const std::vector<at::Tensor> k_rows = split_runs(k6, 1, row_spans);
+  const std::vector<at::Tensor> v_rows = split_runs(v6, 1, row_spans);
   std::vector<at::Tensor> row_runs;
-  for (const WindowSpan& r : WindowSpans(out_hw[0], qws)) {
+  for (size_t i = 0; i < row_spans.size(); ++i) {
+    const WindowSpan& r = row_spans[i];
+    const std::vector<at::Tensor> q_runs = split_runs(q_rows[i], 2, col_spans);
+    const std::vector<at::Tensor> k_runs = split_runs(k_rows[i], 2, col_spans);
+    const std::vector<at::Tensor> v_runs = split_runs(v_rows[i], 2, col_spans);
     std::vector<at::Tensor> runs;
-    for (const WindowSpan& c : WindowSpans(out_hw[1], qws)) {
-      const auto run = [&](const at::Tensor& t) {
-        return t.slice(1, r.first_window, r.first_window + r.windows)
-            .slice(2, c.first_window, c.first_window + c.windows);
-      };
-      const at::Tensor queries = run(q7)
-                                     .slice(3, 0, r.size)
-                                     .slice(4, 0, c.size)
+    for (size_t j = 0; j < col_spans.size(); ++j) {
+      const WindowSpan& c = col_spans[j];
+      const at::Tensor queries = kept(kept(q_runs[j], 3, r.size), 4, c.size)
                                      .permute({0, 1, 2, 5, 3, 4, 6})
                                      .reshape({batch, r.windows, c.windows,
                                                heads, r.size * c.size, e});
       const at::Tensor out =
-          ScaledDotProductAttention(queries, run(k6), run(v6));
+          ScaledDotProductAttention(queries, k_runs[j], v_runs[j]);
       runs.push_back(
           out.reshape({batch, r.windows, c.windows, heads, r.size, c.size, e})
               .permute({0, 1, 4, 2, 5, 3, 6})

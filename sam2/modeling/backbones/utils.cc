@@ -66,10 +66,22 @@ at::Tensor ScatterToWindows(const at::Tensor& x, int64_t window_size,
   const int64_t nh = (x.size(1) + ws - 1) / ws, nw = (x.size(2) + ws - 1) / ws;
   at::Tensor windows =
       at::empty({x.size(0) * nh * nw, ws, ws, x.size(3)}, x.options());
-  if (fill.defined()) {
-    windows.copy_(fill.expand(windows.sizes()));
-  } else {
-    windows.zero_();
+  // The padding: the last row of windows below x's last row, the last
+  // column of windows right of its last column.
+  const at::Tensor windows_6d =
+      windows.view({x.size(0), nh, nw, ws, ws, x.size(3)});
+  const auto fill_padding = [&fill](at::Tensor padding) {
+    if (fill.defined()) {
+      padding.copy_(fill.expand(padding.sizes()));
+    } else {
+      padding.zero_();
+    }
+  };
+  if (x.size(1) % ws != 0) {
+    fill_padding(windows_6d.select(1, nh - 1).slice(2, x.size(1) % ws));
+  }
+  if (x.size(2) % ws != 0) {
+    fill_padding(windows_6d.select(2, nw - 1).slice(3, x.size(2) % ws));
   }
   ForEachWindowRegion(
       x, windows, ws,
