@@ -7,8 +7,10 @@
 //
 // Differs from the reference: the max-pool of q-pooling blocks is applied
 // functionally (it has no parameters; the reference shares one nn.MaxPool2d
-// between the block and its attention), and `weights_path` loading is left
-// to the checkpoint package.
+// between the block and its attention), `weights_path` loading is left
+// to the checkpoint package, and windows that pad the map skip the
+// padding's rows in attn.qkv and attn.proj and its queries in the attention
+// (MultiScaleAttention::attend_windows; the same numbers to float rounding).
 #ifndef SAM2_MODELING_BACKBONES_HIERADET_H_
 #define SAM2_MODELING_BACKBONES_HIERADET_H_
 
