@@ -74,12 +74,20 @@ scancel --signal=USR1 "$job"
 # Requeueing passes through states (REQUEUED, and briefly others while the
 # old step is cancelled) before the job is PENDING again.
 wait_state "$job" 60 PENDING
+# The first run's step daemons may still be finishing; start the requeued
+# run once they are gone (one run in this test's history ended FAILED at
+# once, with no output, when started early).
+for _ in $(seq 1 100); do
+  pgrep -f "slurmstepd: \[$job\." > /dev/null || break
+  sleep 0.1
+done
 # A requeued job waits ~120 s for its begin time; start it now.
 scontrol update JobId="$job" StartTime=now
 wait_state "$job" 180 COMPLETED FAILED
 [[ $(state "$job") == COMPLETED ]] || {
   echo "FAIL: the requeued job ended $(state "$job")"
-  scontrol show job "$job"; cat "$tmp/preempted.out"; exit 1; }
+  scontrol show job "$job"; cat "$tmp/preempted.out"
+  tail -30 "$cluster/slurmctld.log" "$cluster/slurmd.log"; exit 1; }
 log="$tmp/preempted/logs/log.txt"
 grep -E "SLURM job|Stopping|Resuming|Done" "$log"
 # Every rank gets the signal; rank 0 logs it as its own or, when another

@@ -236,8 +236,9 @@ at::Tensor NormPartitionLinear(const at::Tensor& x,
   const bool fuse = x.is_cpu() && torch::autograd::GradMode::is_enabled() &&
                     x.dim() == 4 && o.normalized_shape().size() == 1 &&
                     o.elementwise_affine() && linear->bias.defined();
-  if (!fuse)
+  if (!fuse) {
     return PartitionedLinear(norm.ptr()->forward(x), linear, window_size);
+  }
   return NormPartitionLinearFunction::apply(x, norm->weight, norm->bias,
                                             o.eps(), linear->weight,
                                             linear->bias, window_size);
@@ -262,7 +263,8 @@ at::Tensor PartitionedLinear(const at::Tensor& x,
   }
   // Elsewhere (CUDA, where autocast casts per op) the same values from
   // differentiable ops: the product's windows padded with zeros, plus the
-  // bias where they pad (0 * bias elsewhere leaves the product as it is).
+  // bias where they pad (0 * bias elsewhere leaves the product as it is),
+  // in the product's dtype (bfloat16 under autocast).
   at::Tensor windows =
       WindowPartition(at::linear(x, weight, bias), window_size).first;
   if (!bias.defined()) return windows;
@@ -271,7 +273,7 @@ at::Tensor PartitionedLinear(const at::Tensor& x,
               at::ones({x.size(0), x.size(1), x.size(2), 1}, windows.options()),
               window_size)
               .first;
-  return windows + padding * bias;
+  return windows + (padding * bias).to(windows.scalar_type());
 }
 
 std::vector<WindowSpan> WindowSpans(int64_t size, int64_t window_size) {
