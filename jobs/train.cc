@@ -63,7 +63,8 @@ const std::vector<sam2::config::FlagSpec>& JobFlags() {
        "0"},
       {"profile_trace", "FILE",
        "with --benchmark_steps: also write a Chrome trace (chrome://tracing, "
-       "Perfetto) of every LibTorch operator of the timed steps to FILE",
+       "Perfetto) of every LibTorch operator of the steps after the first, "
+       "with its input shapes, to FILE",
        ""},
       {"stop_after_steps", "N",
        "stop after N optimizer steps as a preempted job would (checkpoints "

@@ -1,11 +1,11 @@
 #include "sam2/training/experiment.h"
 
 #include <ATen/Parallel.h>
-#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <numeric>
 #include <optional>
 
@@ -19,6 +19,7 @@
 #include "sam2/checkpoint/state_dict.h"
 #include "sam2/checkpoint/torch_file.h"
 #include "sam2/training/data_builder.h"
+#include "sam2/training/logging/profile_trace.h"
 #include "sam2/training/logging/run_log.h"
 #include "sam2/training/logging/tensorboard/event_writer.h"
 #include "sam2/training/loop/atomic_file.h"
@@ -332,10 +333,9 @@ absl::StatusOr<RunOutcome> RunExperiment(const config::LoadedExperiment& loaded,
     // tools/vos_inference.py, whatever the training's amp settings.
     vos.device = device;
     vos.autocast_bf16 = device.is_cuda();
-    SAM2_ASSIGN_OR_RETURN(
-        vos_validator,
-        VosValidator::Create(vos, model_options.base, *model, world, *log,
-                             tensorboard.get()));
+    SAM2_ASSIGN_OR_RETURN(vos_validator,
+                          VosValidator::Create(vos, model_options.base, *model,
+                                               world, *log, tensorboard.get()));
   }
   // Also resumes from the reference trainer's checkpoints (resume_from).
   TorchCheckpointStore store(optimizer.get());
@@ -361,13 +361,18 @@ absl::StatusOr<RunOutcome> RunExperiment(const config::LoadedExperiment& loaded,
   Trainer trainer(TrainerOptionsFromConfig(e, mode, run), parts);
 
   if (run.benchmark_steps > 0) {
-    // The profiler writes its trace when the guard goes out of scope.
-    std::optional<torch::autograd::profiler::RecordProfile> profile;
-    if (!run.profile_trace.empty()) profile.emplace(run.profile_trace);
+    // The trace covers the steps the median is taken over.
+    std::optional<ProfileTrace> profile;
+    std::function<void()> start_trace;
+    if (!run.profile_trace.empty()) {
+      start_trace = [&] { profile.emplace(run.profile_trace); };
+    }
     absl::StatusOr<BenchmarkResult> result =
-        trainer.Benchmark(run.benchmark_steps);
-    profile.reset();
+        trainer.Benchmark(run.benchmark_steps, start_trace);
+    const absl::Status trace_written =
+        profile ? profile->Finish() : absl::OkStatus();
     SAM2_RETURN_IF_ERROR(result);
+    SAM2_RETURN_IF_ERROR(trace_written);
     // The first step warms up allocators and caches: not in the median.
     std::vector<double> steps(result->step_seconds.begin() +
                                   (result->step_seconds.size() > 1 ? 1 : 0),

@@ -159,9 +159,8 @@ absl::Status Trainer::Run() {
     best_value_ =
         parts_.log->LastStatsValue(kBestStatsName, options_.best_meter);
     if (best_value_) {
-      parts_.log->Info(absl::StrCat("Best ", options_.best_meter,
-                                    " so far: ", *best_value_, " (",
-                                    kBestStatsName, ")"));
+      parts_.log->Info(absl::StrCat("Best ", options_.best_meter, " so far: ",
+                                    *best_value_, " (", kBestStatsName, ")"));
     }
   }
   if (options_.mode == config::TrainerMode::kVal) return ValEpoch(state_.epoch);
@@ -211,8 +210,8 @@ bool Trainer::IsIntermediateValEpoch(int64_t epoch) const {
 
 bool Trainer::ValInterruptedBeforeResume() const {
   const int64_t previous = state_.epoch - 1;
-  if (!resumed_ || !HasValidation() || state_.next_batch != 0 ||
-      previous < 0 || !IsIntermediateValEpoch(previous)) {
+  if (!resumed_ || !HasValidation() || state_.next_batch != 0 || previous < 0 ||
+      !IsIntermediateValEpoch(previous)) {
     return false;
   }
   // A validation that finished appended its line (carrying its epoch) to
@@ -830,7 +829,8 @@ absl::Status Trainer::ValLosses(int64_t epoch,
   return absl::OkStatus();
 }
 
-absl::Status Trainer::MaybeSaveBest(const std::map<std::string, double>& stats) {
+absl::Status Trainer::MaybeSaveBest(
+    const std::map<std::string, double>& stats) {
   if (options_.best_meter.empty() ||
       options_.mode == config::TrainerMode::kVal) {
     return absl::OkStatus();
@@ -851,10 +851,9 @@ absl::Status Trainer::MaybeSaveBest(const std::map<std::string, double>& stats) 
   }
   const double value = it->second;
   // Ties keep the earlier checkpoint, as the reference's strict is_better.
-  const bool better =
-      !best_value_.has_value() ||
-      (options_.best_higher_is_better ? value > *best_value_
-                                      : value < *best_value_);
+  const bool better = !best_value_.has_value() ||
+                      (options_.best_higher_is_better ? value > *best_value_
+                                                      : value < *best_value_);
   const int64_t epoch = static_cast<int64_t>(stats.at("Trainer/epoch"));
   if (!better) {
     parts_.log->Info(absl::StrFormat("%s %.4f after epoch %d; the best is %.4f",
@@ -948,7 +947,8 @@ absl::Status Trainer::SaveCheckpointTo(const std::string& path) {
   return status;
 }
 
-absl::StatusOr<BenchmarkResult> Trainer::Benchmark(int64_t steps) {
+absl::StatusOr<BenchmarkResult> Trainer::Benchmark(
+    int64_t steps, const std::function<void()>& before_steady_steps) {
   if (parts_.optimizer == nullptr || parts_.train_data == nullptr) {
     return absl::FailedPreconditionError(
         "the benchmark needs an optimizer and training data");
@@ -972,6 +972,9 @@ absl::StatusOr<BenchmarkResult> Trainer::Benchmark(int64_t steps) {
       SAM2_RETURN_IF_ERROR(data.Start(state_.epoch, 0));
       SAM2_ASSIGN_OR_RETURN(steps_per_epoch,
                             StepsPerEpoch(data.batches_per_epoch()));
+    }
+    if (before_steady_steps && i == std::min<int64_t>(1, steps - 1)) {
+      before_steady_steps();
     }
     // The same step as training, without its reports.
     StepWork work;

@@ -290,7 +290,10 @@ class Trainer {
   absl::Status Run();
 
   // Runs `steps` training steps without checkpoints and times them.
-  absl::StatusOr<BenchmarkResult> Benchmark(int64_t steps);
+  // `before_steady_steps` runs before the second step (the first warms up
+  // allocators and caches), or before the only one.
+  absl::StatusOr<BenchmarkResult> Benchmark(
+      int64_t steps, const std::function<void()>& before_steady_steps = {});
 
   const TrainProgress& state() const { return state_; }
   // Losses averaged over the last finished epoch of each phase.

@@ -420,11 +420,11 @@ TEST_P(StopRequestTest, CheckpointsStopsAndResumesExactly) {
   EXPECT_FALSE(second.preempted());
   EXPECT_EQ(second.state().step, 18);
   ExpectSameWeights(resumed.Weights(), full.Weights());
-  EXPECT_THAT(Read(resumed.dir + "/logs/log.txt"),
-              HasSubstr(absl::StrCat("Resuming from ", resumed.dir,
-                                     "/checkpoints/checkpoint.pt at epoch ",
-                                     stop_at == 6 ? 1 : 0, ", batch ",
-                                     stop_at == 6 ? 0 : 2)));
+  EXPECT_THAT(
+      Read(resumed.dir + "/logs/log.txt"),
+      HasSubstr(absl::StrCat(
+          "Resuming from ", resumed.dir, "/checkpoints/checkpoint.pt at epoch ",
+          stop_at == 6 ? 1 : 0, ", batch ", stop_at == 6 ? 0 : 2)));
 }
 
 INSTANTIATE_TEST_SUITE_P(AtStep, StopRequestTest, ::testing::Values(2, 6));
@@ -654,6 +654,25 @@ TEST(TrainerTest, BenchmarkReportsTheLargestStepsDeviceMemory) {
   EXPECT_EQ(synchronizations, 8);
 }
 
+TEST(TrainerTest, BenchmarkCallsItsHookBeforeTheSteadySteps) {
+  ToyRun run("bench_hook", 0.0, 1);
+  TrainerParts parts = run.Parts();
+  int synchronizations = 0;
+  std::vector<int> synchronizations_at_hook;
+  parts.synchronize_device = [&synchronizations] { ++synchronizations; };
+  Trainer trainer(run.options, parts);
+  const auto hook = [&] {
+    synchronizations_at_hook.push_back(synchronizations);
+  };
+  ASSERT_TRUE(trainer.Benchmark(3, hook).ok());
+  // After the first step's two synchronizations, before the second's.
+  EXPECT_EQ(synchronizations_at_hook, std::vector<int>{2});
+  synchronizations = 0;
+  synchronizations_at_hook.clear();
+  ASSERT_TRUE(trainer.Benchmark(1, hook).ok());
+  EXPECT_EQ(synchronizations_at_hook, std::vector<int>{0});
+}
+
 TEST(TrainerTest, CpuRunsLogNoDeviceMemory) {
   ToyRun run("no_device_memory", 0.0, 1);
   run.options.mode = config::TrainerMode::kTrainOnly;
@@ -825,8 +844,9 @@ class ScriptedValidator : public Validator {
   absl::StatusOr<std::map<std::string, double>> Validate(
       int64_t epoch) override {
     epochs.push_back(epoch);
-    return std::map<std::string, double>{{"Meters_val/vos/J&F", jf_.at(epoch)},
-                                         {"Meters_val/vos/J", jf_.at(epoch) - 1}};
+    return std::map<std::string, double>{
+        {"Meters_val/vos/J&F", jf_.at(epoch)},
+        {"Meters_val/vos/J", jf_.at(epoch) - 1}};
   }
   std::vector<int64_t> epochs;
 
@@ -862,8 +882,8 @@ TEST(TrainerTest, ValidatorMetersGoToTheLogStatsAndTensorBoard) {
   EXPECT_EQ(scalars.values["Meters_val/vos/J&F"],
             (std::vector<double>{10, 30, 20}));
   // No best meter configured: no best checkpoint.
-  EXPECT_FALSE(std::filesystem::exists(run.dir +
-                                       "/checkpoints/checkpoint_best.pt"));
+  EXPECT_FALSE(
+      std::filesystem::exists(run.dir + "/checkpoints/checkpoint_best.pt"));
 }
 
 TEST(TrainerTest, BestCheckpointIsKeptOnImprovementOnly) {
@@ -950,8 +970,8 @@ TEST(TrainerTest, MissingBestMeterIsAWarningNotAFailure) {
   EXPECT_THAT(Read(run.dir + "/logs/log.txt"),
               HasSubstr("checkpoint.save_best_meter: Meters_val/vos/J&F is "
                         "not among the validation's stats"));
-  EXPECT_FALSE(std::filesystem::exists(run.dir +
-                                       "/checkpoints/checkpoint_best.pt"));
+  EXPECT_FALSE(
+      std::filesystem::exists(run.dir + "/checkpoints/checkpoint_best.pt"));
 }
 
 TEST(TrainerTest, LibTorchErrorsBecomeAStatusNamingTheStep) {

@@ -212,8 +212,7 @@ void ExpectFusedGradientMatchesOpByOp(double alpha, double gamma) {
                                  .unsqueeze(-1)
                                  .to(at::kFloat);
   const at::Tensor best =
-      at::argmin(focal * o.weight_mask + dice * o.weight_dice, -1)
-          .unsqueeze(1);
+      at::argmin(focal * o.weight_mask + dice * o.weight_dice, -1).unsqueeze(1);
   ((focal.gather(1, best) * present).sum() * o.weight_mask +
    (dice.gather(1, best) * present).sum() * o.weight_dice)
       .backward();
@@ -224,6 +223,48 @@ void ExpectFusedGradientMatchesOpByOp(double alpha, double gamma) {
   ASSERT_GT(scale, 0);
   EXPECT_LE((a - b).abs().max().item<double>(), 1e-5 * scale)
       << "alpha " << alpha << " gamma " << gamma;
+}
+
+// On the CPU in float the mask terms run through the one-pass kernels; in
+// double through the ops. Masks of 130 x 160 pixels split into two runs
+// each; the targets are expanded over each object's three masks.
+TEST(MultiStepMultiMasksAndIousTest, KernelsInFloatMatchTheOpsInDouble) {
+  constexpr int64_t kObjects = 2, kHeight = 130, kWidth = 160;
+  const at::Tensor targets =
+      Pattern({1, kObjects, kHeight, kWidth}, 0.011, 0.4, 1.0) > 0.3;
+  const at::Tensor logits =
+      Pattern({kObjects, 3, kHeight, kWidth}, 0.0023, 0.9, 9.0);
+  for (const double gamma : {2.0, 0.0}) {
+    SCOPED_TRACE(testing::Message() << "gamma " << gamma);
+    MultiStepMultiMasksAndIousOptions o = MoseOptions();
+    o.focal_gamma = gamma;
+    LossTensors losses[2];
+    at::Tensor grads[2];
+    for (int precision = 0; precision < 2; ++precision) {
+      at::Tensor in = logits
+                          .to(precision == 0 ? at::kFloat : at::kDouble,
+                              /*non_blocking=*/false, /*copy=*/true)
+                          .requires_grad_();
+      StepPrediction step{in, Pattern({kObjects, 3}, 0.91, 0.3, 0.5) + 0.5,
+                          Pattern({kObjects, 1}, 1.3, 0.7, 3.0)};
+      losses[precision] =
+          MultiStepMultiMasksAndIous(o).Compute({{step}}, targets, 2.0);
+      losses[precision].at(kCoreLossKey).backward();
+      grads[precision] = in.grad().to(at::kDouble);
+    }
+    for (const char* key : {kLossMask, kLossDice, kLossIou, kCoreLossKey}) {
+      const double expected = losses[1].at(key).item<double>();
+      EXPECT_NEAR(losses[0].at(key).item<double>(), expected,
+                  1e-6 * std::max(1.0, std::abs(expected)))
+          << key;
+    }
+    const double scale = grads[1].abs().max().item<double>();
+    ASSERT_GT(scale, 0);
+    EXPECT_LE((grads[0] - grads[1]).abs().max().item<double>(), 1e-5 * scale);
+    // Only the best of each object's masks gets a gradient.
+    EXPECT_TRUE(at::equal((grads[0].abs().flatten(2).sum(-1) > 0).sum(1),
+                          at::ones({kObjects}, at::kLong)));
+  }
 }
 
 TEST(MultiStepMultiMasksAndIousTest, FusedFocalDiceGradientEqualsAutograd) {
