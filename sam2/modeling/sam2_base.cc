@@ -1,6 +1,7 @@
 #include "sam2/modeling/sam2_base.h"
 
 #include <ATen/ATen.h>
+#include <ATen/record_function.h>
 #include <c10/util/Exception.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <tuple>
 #include <utility>
 
+#include "sam2/modeling/resize.h"
 #include "sam2/modeling/sam2_utils.h"
 
 namespace sam2::modeling {
@@ -36,8 +38,7 @@ at::Tensor ResizeBilinear(const at::Tensor& x, int64_t height, int64_t width,
                                        /*align_corners=*/false, c10::nullopt,
                                        c10::nullopt);
   }
-  return at::upsample_bilinear2d(x, {height, width}, /*align_corners=*/false,
-                                 c10::nullopt, c10::nullopt);
+  return modeling::ResizeBilinear(x, height, width);
 }
 
 // Picks index[b] along dim 1 of x [B, M, ...] -> [B, 1, ...].
@@ -182,6 +183,7 @@ at::Tensor SAM2BaseImpl::project_obj_ptr(const at::Tensor& token) {
 }
 
 ImageEncoderOutput SAM2BaseImpl::forward_image(const at::Tensor& img_batch) {
+  RECORD_USER_SCOPE("sam2::forward_image");
   ImageEncoderOutput out = image_encoder->forward(img_batch);
   if (options_.use_high_res_features_in_sam) {
     // Projected once here rather than on every SAM click.
@@ -216,6 +218,7 @@ SamHeadOutputs SAM2BaseImpl::forward_sam_heads(
     const std::optional<PointInputs>& point_inputs,
     const at::Tensor& mask_inputs,
     const std::vector<at::Tensor>& high_res_features, bool multimask_output) {
+  RECORD_USER_SCOPE("sam2::forward_sam_heads");
   const int64_t batch = backbone_features.size(0);
   const auto device = backbone_features.device();
   TORCH_CHECK(backbone_features.size(1) == hidden_dim_ &&
@@ -474,6 +477,7 @@ at::Tensor SAM2BaseImpl::prepare_memory_conditioned_features(
     const std::vector<at::Tensor>& current_vision_pos_embeds,
     const std::vector<std::array<int64_t, 2>>& feat_sizes,
     const OutputDict& output_dict, int64_t num_frames, bool track_in_reverse) {
+  RECORD_USER_SCOPE("sam2::prepare_memory_conditioned_features");
   const at::Tensor& feats = current_vision_feats.back();
   const int64_t batch = feats.size(1);
   const auto [height, width] = feat_sizes.back();
@@ -506,6 +510,7 @@ std::pair<at::Tensor, std::vector<at::Tensor>> SAM2BaseImpl::encode_new_memory(
     const std::vector<std::array<int64_t, 2>>& feat_sizes,
     const at::Tensor& pred_masks_high_res,
     const at::Tensor& object_score_logits, bool is_mask_from_pts) {
+  RECORD_USER_SCOPE("sam2::encode_new_memory");
   const auto [height, width] = feat_sizes.back();
   const at::Tensor pix_feat =
       SeqFirstToImage(current_vision_feats.back(), height, width);

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <c10/util/Exception.h>
 #include <torch/csrc/autograd/custom_function.h>
 
@@ -395,6 +396,7 @@ void Accumulate(LossTensors& losses, const std::string& key,
 LossTensors MultiStepMultiMasksAndIous::Compute(
     const std::vector<FramePrediction>& frames, const at::Tensor& targets,
     double num_objects) const {
+  RECORD_USER_SCOPE("sam2::loss");
   TORCH_CHECK(targets.dim() == 4, "targets must be [T, N, H, W]");
   TORCH_CHECK(static_cast<int64_t>(frames.size()) == targets.size(0),
               "MultiStepMultiMasksAndIous: ", frames.size(),

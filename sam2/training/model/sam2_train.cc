@@ -1,6 +1,7 @@
 #include "sam2/training/model/sam2_train.h"
 
 #include <ATen/ATen.h>
+#include <ATen/record_function.h>
 #include <c10/util/Exception.h>
 
 #include <algorithm>
@@ -314,8 +315,11 @@ FrameOutput SAM2TrainImpl::track_step_with_corrections(
           Uniform01(rng_) < o.prob_to_sample_from_gt_for_train;
       const at::Tensor pred_for_new_pt =
           sample_from_gt ? at::Tensor() : sam.high_res_masks > 0;
-      const PointPrompt new_points =
-          GetNextPoint(gt_masks, pred_for_new_pt, method, rng_);
+      PointPrompt new_points;
+      {
+        RECORD_USER_SCOPE("sam2::sample_correction_point");
+        new_points = GetNextPoint(gt_masks, pred_for_new_pt, method, rng_);
+      }
       points = ConcatPointInputs(points, new_points);
       // The previous low-res logits go in with the clicks, as when a user
       // corrects a tracked mask.
