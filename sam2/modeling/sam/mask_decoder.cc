@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
+#include "sam2/modeling/patch_conv.h"
 #include "sam2/modeling/sam2_utils.h"
 
 namespace sam2::modeling {
@@ -119,17 +120,22 @@ MaskPrediction MaskDecoderImpl::predict_masks(
   // Upscale the image embedding (adding the high-resolution features).
   src = keys.transpose(1, 2).view({b, c, h, w});
   at::Tensor upscaled;
+  // output_upscaling's modules one by one, its transposed convolutions as
+  // matrix products (patch_conv.h).
   if (!options_.use_high_res_features) {
-    upscaled = output_upscaling->forward(src);
+    upscaled = upscale_act1_->forward(
+        upscale_norm1_->forward(ApplyPatchConvTranspose(upscale_conv1_, src)));
+    upscaled = upscale_act2_->forward(
+        ApplyPatchConvTranspose(upscale_conv2_, upscaled));
   } else {
     TORCH_CHECK(high_res_features.size() == 2,
                 "MaskDecoder: use_high_res_features needs (feat_s0, feat_s1)");
     const at::Tensor& feat_s0 = high_res_features[0];
     const at::Tensor& feat_s1 = high_res_features[1];
-    upscaled = upscale_act1_->forward(
-        upscale_norm1_->forward(upscale_conv1_->forward(src) + feat_s1));
-    upscaled =
-        upscale_act2_->forward(upscale_conv2_->forward(upscaled) + feat_s0);
+    upscaled = upscale_act1_->forward(upscale_norm1_->forward(
+        ApplyPatchConvTranspose(upscale_conv1_, src) + feat_s1));
+    upscaled = upscale_act2_->forward(
+        ApplyPatchConvTranspose(upscale_conv2_, upscaled) + feat_s0);
   }
 
   std::vector<at::Tensor> hyper_in_list;

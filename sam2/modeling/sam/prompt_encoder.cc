@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "sam2/modeling/patch_conv.h"
+
 namespace sam2::modeling {
 
 PromptEncoderImpl::PromptEncoderImpl(const PromptEncoderOptions& options)
@@ -31,14 +33,18 @@ PromptEncoderImpl::PromptEncoderImpl(const PromptEncoderOptions& options)
   const int64_t chans = options_.mask_in_chans;
   using torch::nn::Conv2d;
   using torch::nn::Conv2dOptions;
+  downscale_conv1_ = Conv2d(Conv2dOptions(1, chans / 4, 2).stride(2));
+  downscale_norm1_ = LayerNorm2d(chans / 4);
+  downscale_act1_ = ActivationLayer(options_.activation);
+  downscale_conv2_ = Conv2d(Conv2dOptions(chans / 4, chans, 2).stride(2));
+  downscale_norm2_ = LayerNorm2d(chans);
+  downscale_act2_ = ActivationLayer(options_.activation);
+  downscale_conv3_ = Conv2d(Conv2dOptions(chans, dim, 1));
   mask_downscaling = register_module(
       "mask_downscaling",
-      torch::nn::Sequential(
-          Conv2d(Conv2dOptions(1, chans / 4, 2).stride(2)),
-          LayerNorm2d(chans / 4), ActivationLayer(options_.activation),
-          Conv2d(Conv2dOptions(chans / 4, chans, 2).stride(2)),
-          LayerNorm2d(chans), ActivationLayer(options_.activation),
-          Conv2d(Conv2dOptions(chans, dim, 1))));
+      torch::nn::Sequential(downscale_conv1_, downscale_norm1_, downscale_act1_,
+                            downscale_conv2_, downscale_norm2_, downscale_act2_,
+                            downscale_conv3_));
   no_mask_embed =
       register_module("no_mask_embed", torch::nn::Embedding(1, dim));
 }
@@ -87,7 +93,13 @@ at::Tensor PromptEncoderImpl::embed_boxes(const at::Tensor& boxes) {
 }
 
 at::Tensor PromptEncoderImpl::embed_masks(const at::Tensor& masks) {
-  return mask_downscaling->forward(masks);
+  // mask_downscaling's modules one by one, its 2 x 2 stride-2 convolutions
+  // as matrix products (patch_conv.h).
+  at::Tensor x = downscale_act1_->forward(
+      downscale_norm1_->forward(ApplyPatchConv(downscale_conv1_, masks)));
+  x = downscale_act2_->forward(
+      downscale_norm2_->forward(ApplyPatchConv(downscale_conv2_, x)));
+  return downscale_conv3_->forward(x);
 }
 
 std::pair<at::Tensor, at::Tensor> PromptEncoderImpl::forward(

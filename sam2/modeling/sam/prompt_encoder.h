@@ -76,6 +76,14 @@ class PromptEncoderImpl : public torch::nn::Module {
 
   PromptEncoderOptions options_;
   std::vector<torch::nn::Embedding> point_embedding_list_;
+  // The modules of mask_downscaling, by role.
+  torch::nn::Conv2d downscale_conv1_{nullptr};
+  LayerNorm2d downscale_norm1_{nullptr};
+  ActivationLayer downscale_act1_{nullptr};
+  torch::nn::Conv2d downscale_conv2_{nullptr};
+  LayerNorm2d downscale_norm2_{nullptr};
+  ActivationLayer downscale_act2_{nullptr};
+  torch::nn::Conv2d downscale_conv3_{nullptr};
 };
 TORCH_MODULE(PromptEncoder);
 
