@@ -1,6 +1,7 @@
 #include "sam2/modeling/sam2_utils.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/csrc/autograd/grad_mode.h>
@@ -386,6 +387,73 @@ LayerNorm2dImpl::LayerNorm2dImpl(const LayerNorm2dOptions& options)
 
 namespace {
 
+// The input gradient and the per-image weight and bias gradients of
+// LayerNorm2d in two passes over each image (CPU float, contiguous [N, C, H,
+// W]): the per-pixel channel means of g = grad * weight and g * normed,
+// then dx = (g - mean(g) - normed * mean(g * normed)) / sigma.
+void LayerNorm2dBackwardCpu(const at::Tensor& grad, const at::Tensor& normed,
+                            const at::Tensor& sigma, const at::Tensor& weight,
+                            at::Tensor& grad_x, at::Tensor& grad_weight,
+                            at::Tensor& grad_bias) {
+  const int64_t n = grad.size(0), c = grad.size(1);
+  const int64_t pixels = grad.size(2) * grad.size(3);
+  grad_x = at::empty_like(grad);
+  const float* g = grad.data_ptr<float>();
+  const float* y = normed.data_ptr<float>();
+  const float* s = sigma.data_ptr<float>();
+  const float* w = weight.data_ptr<float>();
+  float* dx = grad_x.data_ptr<float>();
+  std::vector<double> dw(n * c), db(n * c);
+  const float inv_c = 1.0f / static_cast<float>(c);
+  at::parallel_for(0, n, 1, [&](int64_t first, int64_t last) {
+    std::vector<float> mean_g(pixels), mean_gy(pixels);
+    for (int64_t b = first; b < last; ++b) {
+      std::fill(mean_g.begin(), mean_g.end(), 0.0f);
+      std::fill(mean_gy.begin(), mean_gy.end(), 0.0f);
+      for (int64_t ch = 0; ch < c; ++ch) {
+        const float* gc = g + (b * c + ch) * pixels;
+        const float* yc = y + (b * c + ch) * pixels;
+        const float wc = w[ch];
+        double sum_gy = 0, sum_g = 0;
+        for (int64_t p = 0; p < pixels; ++p) {
+          const float gw = gc[p] * wc;
+          mean_g[p] += gw;
+          mean_gy[p] += gw * yc[p];
+          sum_gy += gc[p] * yc[p];
+          sum_g += gc[p];
+        }
+        dw[b * c + ch] = sum_gy;
+        db[b * c + ch] = sum_g;
+      }
+      const float* sb = s + b * pixels;
+      for (int64_t ch = 0; ch < c; ++ch) {
+        const float* gc = g + (b * c + ch) * pixels;
+        const float* yc = y + (b * c + ch) * pixels;
+        float* out = dx + (b * c + ch) * pixels;
+        const float wc = w[ch];
+        for (int64_t p = 0; p < pixels; ++p) {
+          out[p] =
+              (gc[p] * wc - mean_g[p] * inv_c - yc[p] * (mean_gy[p] * inv_c)) /
+              sb[p];
+        }
+      }
+    }
+  });
+  grad_weight = at::zeros({c}, weight.options());
+  grad_bias = at::zeros({c}, weight.options());
+  float* gw = grad_weight.data_ptr<float>();
+  float* gb = grad_bias.data_ptr<float>();
+  for (int64_t ch = 0; ch < c; ++ch) {
+    double sum_w = 0, sum_b = 0;
+    for (int64_t b = 0; b < n; ++b) {
+      sum_w += dw[b * c + ch];
+      sum_b += db[b * c + ch];
+    }
+    gw[ch] = static_cast<float>(sum_w);
+    gb[ch] = static_cast<float>(sum_b);
+  }
+}
+
 // LayerNorm2d's arithmetic as the reference writes it, op for op (so the
 // values are bitwise those of the plain version below), as one autograd node
 // with the closed-form backward of a layer norm over the channels. Recorded
@@ -418,6 +486,14 @@ class LayerNorm2dFunction
     const at::Tensor& sigma = saved[1];
     const at::Tensor& grad = grads[0];
     at::Tensor grad_x, grad_weight, grad_bias;
+    if (grad.scalar_type() == at::kFloat &&
+        normed.scalar_type() == at::kFloat &&
+        saved[2].scalar_type() == at::kFloat && normed.is_contiguous() &&
+        sigma.is_contiguous() && saved[2].is_contiguous()) {
+      LayerNorm2dBackwardCpu(grad.contiguous(), normed, sigma, saved[2], grad_x,
+                             grad_weight, grad_bias);
+      return {grad_x, grad_weight, grad_bias, at::Tensor()};
+    }
     if (ctx->needs_input_grad(0)) {
       const at::Tensor g = grad * saved[2].index({Slice(), None, None});
       grad_x = (g - g.mean(1, /*keepdim=*/true) -
