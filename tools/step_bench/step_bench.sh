@@ -7,7 +7,8 @@
 # (num_workers: 0), as the reference script builds its batch between steps:
 # a loader worker would prepare the next batch during the step and take a
 # core from it. Runs the two sides alternately ROUNDS times and prints each run's
-# median_step_s and peak_rss_mb, then the medians and ours/reference ratios.
+# median_step_s and peak_rss_mb, then the medians and ours/reference ratios,
+# the ratio within each round and that of the fastest rounds.
 #
 #   bazel build //jobs:train
 #   SAM2_REF=<sam2 checkout> SAM2_HARNESS=<folder with ref_harness.py> \
@@ -90,4 +91,13 @@ for line in open(sys.argv[1]):
 for key in ("median_step_s", "peak_rss_mb"):
     o, r = statistics.median(v[("ours", key)]), statistics.median(v[("reference", key)])
     print(f"{key}: ours {o:.4g}  reference {r:.4g}  ratio {o / r:.3f}")
+# On a shared machine both sides slow down together for minutes at a time:
+# the ratios within each round, and the two sides' fastest rounds, say as
+# much as the medians do.
+ours, ref = v[("ours", "median_step_s")], v[("reference", "median_step_s")]
+paired = sorted(o / r for o, r in zip(ours, ref))
+print("step ratio per round: " + " ".join(f"{x:.3f}" for x in paired) +
+      f"  median {statistics.median(paired):.3f}")
+print(f"fastest rounds: ours {min(ours):.4g}  reference {min(ref):.4g}  "
+      f"ratio {min(ours) / min(ref):.3f}")
 PY
