@@ -74,20 +74,25 @@ scancel --signal=USR1 "$job"
 # Requeueing passes through states (REQUEUED, and briefly others while the
 # old step is cancelled) before the job is PENDING again.
 wait_state "$job" 60 PENDING
-# The first run's step daemons may still be finishing; start the requeued
-# run once they are gone (one run in this test's history ended FAILED at
-# once, with no output, when started early).
+# A requeued job waits ~120 s for its begin time; this test starts it at once,
+# but only after the first run is gone from the node and the clock has moved
+# past the second slurmd revoked its credential: slurmd refuses a job
+# credential issued in the same second as the revocation (a whole-second
+# comparison; the job then ends FAILED at once with no output, as it did
+# twice in this test's history when started early). The revocation comes
+# before the first run's step daemons exit.
 for _ in $(seq 1 100); do
   pgrep -f "slurmstepd: \[$job\." > /dev/null || break
   sleep 0.1
 done
-# A requeued job waits ~120 s for its begin time; start it now.
+gone_at=$(date +%s)
+while (( $(date +%s) <= gone_at )); do sleep 0.1; done
 scontrol update JobId="$job" StartTime=now
 wait_state "$job" 180 COMPLETED FAILED
 [[ $(state "$job") == COMPLETED ]] || {
   echo "FAIL: the requeued job ended $(state "$job")"
   scontrol show job "$job"; cat "$tmp/preempted.out"
-  tail -30 "$cluster/slurmctld.log" "$cluster/slurmd.log"; exit 1; }
+  tail -n 40 "$cluster/slurmctld.log" "$cluster/slurmd.log"; exit 1; }
 log="$tmp/preempted/logs/log.txt"
 grep -E "SLURM job|Stopping|Resuming|Done" "$log"
 # Every rank gets the signal; rank 0 logs it as its own or, when another

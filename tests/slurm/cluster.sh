@@ -68,7 +68,7 @@ CONF
     sleep 0.5
   done
   echo "slurm_up: the node did not become idle in 30 s"
-  sinfo; tail -20 "$dir/slurmctld.log" "$dir/slurmd.log"
+  sinfo; tail -n 20 "$dir/slurmctld.log" "$dir/slurmd.log"
   return 1
 }
 
