@@ -5,8 +5,10 @@
 #include <torch/nn/modules/activation.h>
 
 #include <cmath>
+#include <memory>
 #include <string>
 
+#include "sam2/modeling/conv_gradients.h"
 #include "sam2/modeling/sam2_utils.h"
 
 namespace sam2::modeling {
@@ -46,7 +48,19 @@ MaskDownSamplerImpl::MaskDownSamplerImpl(const MaskDownSamplerOptions& options)
 }
 
 at::Tensor MaskDownSamplerImpl::forward(const at::Tensor& x) {
-  return encoder->forward(x);
+  // The Sequential's modules one by one, its convolutions through
+  // ApplyConv2d: the first (one input channel, on the full-resolution mask)
+  // and the last (1 x 1) take its gradients.
+  at::Tensor y = x;
+  for (torch::nn::AnyModule& module : *encoder) {
+    if (auto conv =
+            std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(module.ptr())) {
+      y = ApplyConv2d(torch::nn::Conv2d(conv), y);
+    } else {
+      y = module.forward(y);
+    }
+  }
+  return y;
 }
 
 CXBlockImpl::CXBlockImpl(const CXBlockOptions& options) : options_(options) {
@@ -67,7 +81,7 @@ CXBlockImpl::CXBlockImpl(const CXBlockOptions& options) : options_(options) {
 }
 
 at::Tensor CXBlockImpl::forward(const at::Tensor& x) {
-  at::Tensor y = norm->forward(dwconv->forward(x));
+  at::Tensor y = norm->forward(ApplyConv2d(dwconv, x));
   y = y.permute({0, 2, 3, 1});  // NCHW -> NHWC for the Linear layers
   y = ApplyLinear(pwconv2, at::gelu(ApplyLinear(pwconv1, y)));
   if (gamma.defined()) y = gamma * y;
@@ -90,7 +104,7 @@ FuserImpl::FuserImpl(const FuserOptions& options) : options_(options) {
 }
 
 at::Tensor FuserImpl::forward(const at::Tensor& x) {
-  at::Tensor y = proj ? proj->forward(x) : x;
+  at::Tensor y = proj ? ApplyConv2d(proj, x) : x;
   for (CXBlock& block : blocks_) y = block->forward(y);
   return y;
 }
@@ -130,10 +144,10 @@ MemoryEncoderOutput MemoryEncoderImpl::forward(const at::Tensor& pix_feat,
   // masks fed as memories.
   at::Tensor m = skip_mask_sigmoid ? masks : at::sigmoid(masks);
   m = mask_downsampler->forward(m);
-  at::Tensor x = pix_feat_proj->forward(pix_feat.to(m.device()));
+  at::Tensor x = ApplyConv2d(pix_feat_proj, pix_feat.to(m.device()));
   x = x + m;
   x = fuser->forward(x);
-  if (out_proj) x = out_proj->forward(x);
+  if (out_proj) x = ApplyConv2d(out_proj, x);
   at::Tensor pos = position_encoding->forward(x).to(x.scalar_type());
   return {x, pos};
 }

@@ -9,6 +9,7 @@
 #include <tuple>
 #include <utility>
 
+#include "sam2/modeling/conv_gradients.h"
 #include "sam2/modeling/resize.h"
 #include "sam2/modeling/sam2_utils.h"
 
@@ -188,9 +189,9 @@ ImageEncoderOutput SAM2BaseImpl::forward_image(const at::Tensor& img_batch) {
   if (options_.use_high_res_features_in_sam) {
     // Projected once here rather than on every SAM click.
     out.backbone_fpn[0] =
-        sam_mask_decoder->conv_s0->forward(out.backbone_fpn[0]);
+        ApplyConv2d(sam_mask_decoder->conv_s0, out.backbone_fpn[0]);
     out.backbone_fpn[1] =
-        sam_mask_decoder->conv_s1->forward(out.backbone_fpn[1]);
+        ApplyConv2d(sam_mask_decoder->conv_s1, out.backbone_fpn[1]);
   }
   return out;
 }

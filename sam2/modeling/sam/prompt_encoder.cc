@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "sam2/modeling/conv_gradients.h"
 #include "sam2/modeling/patch_conv.h"
 
 namespace sam2::modeling {
@@ -94,12 +95,13 @@ at::Tensor PromptEncoderImpl::embed_boxes(const at::Tensor& boxes) {
 
 at::Tensor PromptEncoderImpl::embed_masks(const at::Tensor& masks) {
   // mask_downscaling's modules one by one, its 2 x 2 stride-2 convolutions
-  // as matrix products (patch_conv.h).
+  // as matrix products (patch_conv.h), the 1 x 1 one's gradient as well
+  // (conv_gradients.h).
   at::Tensor x = downscale_act1_->forward(
       downscale_norm1_->forward(ApplyPatchConv(downscale_conv1_, masks)));
   x = downscale_act2_->forward(
       downscale_norm2_->forward(ApplyPatchConv(downscale_conv2_, x)));
-  return downscale_conv3_->forward(x);
+  return ApplyConv2d(downscale_conv3_, x);
 }
 
 std::pair<at::Tensor, at::Tensor> PromptEncoderImpl::forward(
