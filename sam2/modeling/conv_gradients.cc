@@ -102,6 +102,17 @@ SingleChannelImageGradient(const float* __restrict grad, int64_t channels,
   }
 }
 
+// plane [height, width] into the middle of padded [height + 2 * border,
+// width + 2 * border], whose border stays as it is (zeros).
+void CopyInsideBorder(const float* plane, int64_t height, int64_t width,
+                      int64_t border, float* padded) {
+  const int64_t padded_w = width + 2 * border;
+  for (int64_t y = 0; y < height; ++y) {
+    std::copy_n(plane + y * width, width,
+                padded + (y + border) * padded_w + border);
+  }
+}
+
 enum class ConvKind { kOther, kDepthwise, kSingleChannelInput, kPointwise };
 
 bool Square(const torch::ExpandingArray<2>& a) { return (*a)[0] == (*a)[1]; }
@@ -266,10 +277,7 @@ at::Tensor DepthwiseConvWeightGradient(const at::Tensor& grad_output,
     for (int64_t c = first; c < last; ++c) {
       for (int64_t b = 0; b < batch; ++b) {
         const float* plane = in + (b * channels + c) * height * width;
-        for (int64_t y = 0; y < height; ++y) {
-          std::copy_n(plane + y * width, width,
-                      padded.data() + (y + padding) * padded_w + padding);
-        }
+        CopyInsideBorder(plane, height, width, padding, padded.data());
         AddDepthwiseTaps(g + (b * channels + c) * out_h * out_w, out_h, out_w,
                          padded.data(), padded_w, kernel, columns.data(),
                          taps + c * kernel * kernel);
@@ -302,10 +310,7 @@ at::Tensor DepthwiseConvInputGradient(const at::Tensor& grad_output,
     std::vector<float> padded((out_h + 2 * border) * padded_w, 0.0f);
     for (int64_t bc = first; bc < last; ++bc) {
       const float* plane = g + bc * out_h * out_w;
-      for (int64_t y = 0; y < out_h; ++y) {
-        std::copy_n(plane + y * out_w, out_w,
-                    padded.data() + (y + border) * padded_w + border);
-      }
+      CopyInsideBorder(plane, out_h, out_w, border, padded.data());
       DepthwisePlaneInputGradient(padded.data(), padded_w,
                                   w + (bc % channels) * kernel * kernel, kernel,
                                   height, width, out + bc * height * width);
